@@ -1,0 +1,512 @@
+"""The real render job against its critical-path bound, per scenario (issue 7).
+
+Each scenario runs in its own child process (so peak memory is its own) on a fresh temporary
+Dagster instance configured like the shipped ``videogen_dagster/instance/dagster.yaml``, and a
+fresh store (so nothing is a cache hit). Videos render through ``execute_job`` of
+``render_video``, several at once on threads as ``videogen render`` does, with the local
+provider's simulated latency. Afterwards the
+latencies actually drawn are read back from the store's cache records (via each manifest's
+fingerprints) and the step times from the instance's event log.
+
+Figures per scenario (one video's bound; for several videos at once, the largest):
+- ``latency bound``: max over beats of (image latency + the beat's clip latencies), max'd with
+  the music latency (music runs in parallel): what the provider alone costs.
+- ``media``: measured durations of the ``stitched_video`` and ``final_video`` steps (real ffmpeg
+  work that must follow the last chunk).
+- ``bound`` = latency bound + media; ``wall / bound`` is the target ratio (issue 7);
+  ``wall / latency bound`` is shown too.
+- ``serial sum``: every latency one after another, plus media (the one-thing-at-a-time design).
+- ``overhead / step`` = (wall - bound) / steps run; ``overhead / critical step`` divides by the
+  steps on the critical path (spec, references, split, image, first chunk, chain, collect,
+  stitch, final), where overhead actually costs wall time.
+- ``peak RSS``: the run process plus its children (ffmpeg), sampled from /proc every 50 ms.
+- ``calls``: provider calls made (manifests' ``calls``), equal to the cache records written.
+
+Not a test. Small frames (short side 144, 8 fps) keep media CPU from dominating on 2 cores.
+
+    .venv/bin/python bench/bench_pipeline.py            # all scenarios, writes bench/RESULTS.md
+    .venv/bin/python bench/bench_pipeline.py --quick    # a couple of minutes, bench/out only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from videogen_dagster.instance import INSTANCE_CONFIG
+
+BENCH = Path(__file__).resolve().parent
+REPO = BENCH.parent
+RESULTS = BENCH / "RESULTS.md"
+BEGIN, END = "<!-- bench_pipeline:begin -->", "<!-- bench_pipeline:end -->"
+
+SHORT_SIDE = 144
+FPS = 8
+SAMPLE_SECONDS = 0.05
+#: API-like latency (10 s per image, 30 s per chunk, 20 s music) scaled down to keep runs short.
+API_SCALE = 0.25
+JITTER_SIGMA = 0.4
+
+
+@dataclass(frozen=True)
+class Latency:
+    name: str
+    image: float
+    clip: float
+    music: float
+
+
+FAST = Latency("fast", 1.0, 2.0, 2.0)
+API = Latency(f"api×{API_SCALE:g}", 10.0 * API_SCALE, 30.0 * API_SCALE, 20.0 * API_SCALE)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    beats: tuple[float, ...]
+    latency: Latency
+    jitter: float = 0.0
+    videos: int = 1
+
+    def describe(self) -> str:
+        kinds = "/".join(f"{d:g}" for d in sorted(set(self.beats)))
+        jitter = f", jitter σ={self.jitter:g}" if self.jitter else ""
+        many = f", {self.videos} videos" if self.videos > 1 else ""
+        return f"{len(self.beats)} beats ({kinds} s), {self.latency.name}{jitter}{many}"
+
+
+SIX = (5.0, 10.0, 5.0, 10.0, 5.0, 10.0)
+TWENTY = tuple((5.0, 10.0, 15.0)[i % 3] for i in range(20))
+ONE = (10.0,)
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    if quick:
+        return [
+            Scenario("1beat-fast", ONE, FAST),
+            Scenario("6beats-fast", SIX, FAST),
+            Scenario("6beats-fast-jitter", SIX, FAST, JITTER_SIGMA),
+            Scenario("6beats-fast-x3", SIX, FAST, videos=3),
+        ]
+    shapes = [("1beat", ONE), ("6beats", SIX), ("20beats", TWENTY)]
+    out = []
+    for latency, tag in ((FAST, "fast"), (API, "api")):
+        for name, beats in shapes:
+            out.append(Scenario(f"{name}-{tag}", beats, latency))
+            out.append(Scenario(f"{name}-{tag}-jitter", beats, latency, JITTER_SIGMA))
+    for tag, latency in (("fast", FAST), ("api", API)):
+        for videos in (3, 8):
+            out.append(Scenario(f"6beats-{tag}-x{videos}", SIX, latency, videos=videos))
+    return out
+
+
+# ---------------------------------------------------------------- child: one scenario
+
+
+def _spec_text(scenario: Scenario, index: int) -> str:
+    beats = "\n".join(
+        f"  - description: Scene {b} of video {index}, the camera drifts.\n    duration: {d:g}"
+        for b, d in enumerate(scenario.beats)
+    )
+    return (
+        f"prompt: Benchmark video {index} of {scenario.name}.\n"
+        f"duration: {sum(scenario.beats):g}\nfps: {FPS}\nseed: {index + 1}\n"
+        f"music:\n  prompt: calm synth pads, video {index}\nbeats:\n{beats}\n"
+    )
+
+
+class TreeMemory:
+    """Peak resident memory of this process and all its descendants, sampled from /proc."""
+
+    def __init__(self) -> None:
+        self.peak_bytes = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
+        self._page = os.sysconf("SC_PAGE_SIZE")
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak_bytes = max(self.peak_bytes, self._tree_rss())
+            self._stop.wait(SAMPLE_SECONDS)
+
+    def _tree_rss(self) -> int:
+        parents: dict[int, int] = {}
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    stat = Path(entry.path, "stat").read_text()
+                except OSError:
+                    continue
+                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+        tree, frontier = {os.getpid()}, [os.getpid()]
+        while frontier:
+            pid = frontier.pop()
+            children = [child for child, parent in parents.items() if parent == pid]
+            tree.update(children)
+            frontier.extend(children)
+        total = 0
+        for pid in tree:
+            try:
+                total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self._page
+            except OSError:
+                continue
+        return total
+
+
+@dataclass
+class VideoFigures:
+    video_id: str
+    success: bool
+    run_wall: float
+    latency_bound: float
+    media: float
+    serial_sum: float
+    calls: int
+    steps: int
+    critical_beat: int
+    critical_steps: int
+    critical_step_seconds: float
+    startup: float
+    step_seconds: dict[str, float] = field(default_factory=dict)
+    #: Every step's (start, end) in seconds from the run's submission, for finding gaps.
+    timeline: dict[str, tuple[float, float]] = field(default_factory=dict)
+
+
+def _step_times(instance: Any, run_id: str) -> dict[str, tuple[float, float]]:
+    import dagster as dg
+
+    starts: dict[str, float] = {}
+    spans: dict[str, tuple[float, float]] = {}
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.step_key is None:
+            continue
+        if event.event_type in (dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_RESTARTED):
+            starts.setdefault(event.step_key, record.timestamp)
+        elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+            spans[event.step_key] = (starts[event.step_key], record.timestamp)
+    return spans
+
+
+def _op(step_key: str) -> str:
+    return step_key.split("[")[0].split(".")[-1]
+
+
+def _figures(
+    instance: Any, store: Path, video_id: str, run_id: str, success: bool, t0: float, t1: float
+) -> VideoFigures:
+    """Bound from the drawn latencies (cache records), media and steps from the event log."""
+    manifest = json.loads((store / video_id / "manifest.json").read_text())
+
+    def latency(fingerprint: str) -> float:
+        record_path = store / ".cache" / fingerprint[:2] / f"{fingerprint}.json"
+        record = json.loads(record_path.read_text())
+        return float(record["details"]["latency"])
+
+    image = {beat["index"]: latency(beat["image"]["fingerprint"]) for beat in manifest["beats"]}
+    clips: dict[int, float] = dict.fromkeys(image, 0.0)
+    for chunk in manifest["chunks"]:
+        clips[chunk["beat_index"]] += latency(chunk["fingerprint"])
+    music = latency(manifest["music"]["fingerprint"]) if manifest["music"] else 0.0
+    per_beat = {b: image[b] + clips[b] for b in image}
+    critical = max(per_beat, key=per_beat.__getitem__)
+
+    spans = _step_times(instance, run_id)
+    seconds = {key: end - start for key, (start, end) in spans.items()}
+    media = seconds["stitched_video"] + seconds["final_video"]
+    beat_key = f"beat_{critical:03d}"
+    path = [
+        key
+        for key in seconds
+        if _op(key) in {"spec", "references", "split_beats", "collect_chunks"}
+        or key in {"stitched_video", "final_video"}
+        or (beat_key in key and _op(key) in {"storyboard_image", "reference_image_chunk",
+                                              "continuous_chunks"})
+    ]
+    first_start = min(start for start, _ in spans.values())
+    return VideoFigures(
+        video_id=video_id,
+        success=success,
+        run_wall=t1 - t0,
+        latency_bound=max(max(per_beat.values()), music),
+        media=media,
+        serial_sum=sum(image.values()) + sum(clips.values()) + music + media,
+        calls=int(manifest["calls"]),
+        steps=len(spans),
+        critical_beat=critical,
+        critical_steps=len(path),
+        critical_step_seconds=sum(seconds[key] for key in path),
+        startup=first_start - t0,
+        step_seconds={_op(k): round(v, 3) for k, v in seconds.items() if k in path},
+        timeline={k: (round(a - t0, 3), round(b - t0, 3)) for k, (a, b) in spans.items()},
+    )
+
+
+def run_scenario(scenario: Scenario, instance_yaml: Path) -> dict[str, Any]:
+    import dagster as dg
+
+    from videogen_dagster.render import register, render_job
+
+    render_job()  # import and resolve the definitions before timing, as a CLI process would have
+    with tempfile.TemporaryDirectory(prefix="bench-pipeline-") as folder:
+        root = Path(folder)
+        home, store, specs = root / "home", root / "store", root / "specs"
+        for path in (home, store, specs):
+            path.mkdir()
+        shutil.copyfile(instance_yaml, home / "dagster.yaml")
+        paths = []
+        for index in range(scenario.videos):
+            path = specs / f"bench-{scenario.name}-{index}.yaml"
+            path.write_text(_spec_text(scenario, index))
+            paths.append(path)
+        local = {
+            "short_side": SHORT_SIDE,
+            "image_latency": scenario.latency.image,
+            "clip_latency": scenario.latency.clip,
+            "music_latency": scenario.latency.music,
+            "latency_jitter": scenario.jitter,
+            "latency_seed": 7,
+        }
+        run_config = {
+            "resources": {
+                "store": {"config": {"uri": str(store)}},
+                "generation": {"config": {"local": local}},
+            }
+        }
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            video_ids, errors = register(paths, str(store), instance)
+            if errors:
+                raise SystemExit(f"{scenario.name}: bad bench spec: {errors}")
+            outcomes: dict[str, tuple[str, bool, float, float]] = {}
+
+            def one(video_id: str) -> None:
+                started = time.perf_counter()
+                with dg.execute_job(
+                    dg.reconstructable(render_job),
+                    instance=instance,
+                    run_config=run_config,
+                    tags={"dagster/partition": video_id},
+                    raise_on_error=False,
+                ) as result:
+                    outcomes[video_id] = (
+                        result.run_id, result.success, started, time.perf_counter()
+                    )
+
+            with TreeMemory() as memory:
+                wall_start = time.perf_counter()
+                threads = [threading.Thread(target=one, args=(v,)) for v in video_ids]
+                for thread in threads:
+                    thread.start()
+                for thread in threads:
+                    thread.join()
+                wall = time.perf_counter() - wall_start
+            videos = []
+            for video_id in video_ids:
+                run_id, success, t0, t1 = outcomes[video_id]
+                if not success:
+                    raise SystemExit(f"{scenario.name}: run {run_id} of {video_id} failed")
+                # Event timestamps are wall-clock: shift perf_counter marks onto that clock.
+                shift = time.time() - time.perf_counter()
+                videos.append(_figures(instance, store, video_id, run_id, success,
+                                       t0 + shift, t1 + shift))
+            records = sum(1 for _ in (store / ".cache").glob("*/*.json"))
+    return {
+        "scenario": asdict(scenario),
+        "description": scenario.describe(),
+        "wall": wall,
+        "peak_rss_mb": memory.peak_bytes / 2**20,
+        "cache_records": records,
+        "videos": [asdict(v) for v in videos],
+    }
+
+
+# ---------------------------------------------------------------- parent: all scenarios
+
+
+def summarise(result: dict[str, Any]) -> dict[str, Any]:
+    videos = result["videos"]
+    wall = result["wall"]
+    latency_bound = max(v["latency_bound"] for v in videos)
+    media = max(v["media"] for v in videos)
+    bound = max(v["latency_bound"] + v["media"] for v in videos)
+    steps = sum(v["steps"] for v in videos)
+    critical_steps = max(v["critical_steps"] for v in videos)
+    return {
+        "name": result["scenario"]["name"],
+        "description": result["description"],
+        "wall_s": round(wall, 3),
+        "latency_bound_s": round(latency_bound, 3),
+        "media_s": round(media, 3),
+        "bound_s": round(bound, 3),
+        "wall_over_bound": round(wall / bound, 3),
+        "wall_over_latency_bound": round(wall / latency_bound, 3),
+        "serial_sum_s": round(sum(v["serial_sum"] for v in videos), 3),
+        "steps": steps,
+        "overhead_per_step_ms": round((wall - bound) / steps * 1000, 1),
+        "overhead_per_critical_step_ms": round((wall - bound) / critical_steps * 1000, 1),
+        "startup_s": round(max(v["startup"] for v in videos), 3),
+        "critical_path_steps_s": round(max(v["critical_step_seconds"] for v in videos), 3),
+        "peak_rss_mb": round(result["peak_rss_mb"], 1),
+        "calls": sum(v["calls"] for v in videos),
+        "cache_records": result["cache_records"],
+    }
+
+
+def table(rows: Sequence[dict[str, Any]]) -> str:
+    lines = [
+        "| scenario | wall s | bound s (latency + media) | wall/bound | wall/latency bound "
+        "| serial sum s | steps | overhead/step ms | overhead/critical step ms | start-up s "
+        "| peak RSS MB | calls |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['description']} | {r['wall_s']:.2f} | {r['bound_s']:.2f} "
+            f"({r['latency_bound_s']:.2f} + {r['media_s']:.2f}) | **{r['wall_over_bound']:.3f}** "
+            f"| {r['wall_over_latency_bound']:.3f} | {r['serial_sum_s']:.1f} | {r['steps']} "
+            f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
+            f"| {r['startup_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['calls']} |"
+        )
+    return "\n".join(lines)
+
+
+def many_videos(rows: Sequence[dict[str, Any]]) -> str:
+    by_name = {r["name"]: r for r in rows}
+    lines = ["| videos at once | wall s | one video alone s | ratio (target ≤ 1.3) |",
+             "|---|---:|---:|---:|"]
+    for r in rows:
+        base, _, count = r["name"].rpartition("-x")
+        if count.isdigit() and base in by_name:
+            alone = by_name[base]["wall_s"]
+            lines.append(f"| {r['description']} | {r['wall_s']:.2f} | {alone:.2f} "
+                         f"| **{r['wall_s'] / alone:.2f}** |")
+    return "\n".join(lines) if len(lines) > 2 else ""
+
+
+def machine() -> dict[str, Any]:
+    import dagster
+
+    memory_kb = next(
+        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+        if line.startswith("MemTotal")
+    )
+    return {
+        "date": datetime.datetime.now().astimezone().isoformat(timespec="seconds"),
+        "nproc": os.cpu_count(),
+        "ram_gb": round(memory_kb / 2**20, 1),
+        "python": platform.python_version(),
+        "dagster": dagster.__version__,
+        "load_avg_at_start": os.getloadavg(),
+    }
+
+
+def media_bench(out: Path, repeat: int) -> str:
+    target = out / "media.json"
+    command = [sys.executable, str(BENCH / "bench_media.py"), str(target), "--repeat", str(repeat)]
+    return subprocess.run(command, check=True, capture_output=True, text=True).stdout
+
+
+def _child(scenario: Scenario, instance_yaml: Path, out: Path) -> dict[str, Any]:
+    target = out / f"{scenario.name}.json"
+    command = [
+        sys.executable, __file__, "--child", json.dumps(asdict(scenario)),
+        "--instance-yaml", str(instance_yaml), "--child-output", str(target),
+    ]
+    subprocess.run(command, check=True)
+    return json.loads(target.read_text())
+
+
+def _scenario_from_json(text: str) -> Scenario:
+    data = json.loads(text)
+    return Scenario(
+        name=data["name"], beats=tuple(data["beats"]), latency=Latency(**data["latency"]),
+        jitter=data["jitter"], videos=data["videos"],
+    )
+
+
+def _replace_section(path: Path, text: str) -> None:
+    old = path.read_text() if path.exists() else f"# Benchmark results\n\n{BEGIN}\n{END}\n"
+    head, _, rest = old.partition(BEGIN)
+    _, _, tail = rest.partition(END)
+    path.write_text(f"{head}{BEGIN}\n{text}\n{END}{tail}")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="four fast scenarios, no media")
+    parser.add_argument("--only", help="comma-separated scenario names to run")
+    parser.add_argument("--instance-yaml", type=Path, default=INSTANCE_CONFIG,
+                        help="dagster.yaml for the temporary instances (default: the shipped one)")
+    parser.add_argument("--out", type=Path, default=BENCH / "out")
+    parser.add_argument("--no-media", action="store_true", help="skip bench_media.py")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.child:
+        result = run_scenario(_scenario_from_json(args.child), args.instance_yaml)
+        args.child_output.write_text(json.dumps(result, indent=2))
+        return 0
+
+    chosen = scenarios(args.quick)
+    if args.only:
+        wanted = set(args.only.split(","))
+        chosen = [s for s in chosen if s.name in wanted]
+    args.out.mkdir(parents=True, exist_ok=True)
+    info = machine()
+    rows = []
+    for scenario in chosen:
+        print(f"running {scenario.name}: {scenario.describe()}", file=sys.stderr, flush=True)
+        row = summarise(_child(scenario, args.instance_yaml, args.out))
+        rows.append(row)
+        print(f"  wall {row['wall_s']:.2f} s, bound {row['bound_s']:.2f} s, "
+              f"ratio {row['wall_over_bound']:.3f}", file=sys.stderr, flush=True)
+    media = "" if args.quick or args.no_media else media_bench(args.out, repeat=3)
+    mode = "quick" if args.quick else "full"
+    config = args.instance_yaml.resolve()
+    config_name = config.relative_to(REPO) if config.is_relative_to(REPO) else config
+    text = "\n\n".join(part for part in (
+        f"Machine: {info['nproc']} CPUs, {info['ram_gb']} GB RAM, Python {info['python']}, "
+        f"dagster {info['dagster']}, {info['date']} (load average at start "
+        f"{', '.join(f'{x:.2f}' for x in info['load_avg_at_start'])}); instance config "
+        f"`{config_name}`; "
+        f"frames {SHORT_SIDE}p at {FPS} fps; latency fast = {FAST.image:g}/{FAST.clip:g}/"
+        f"{FAST.music:g} s (image/clip/music), API-like = 10/30/20 s × {API_SCALE:g} = "
+        f"{API.image:g}/{API.clip:g}/{API.music:g} s; jitter = lognormal σ {JITTER_SIGMA:g}.",
+        table(rows),
+        many_videos(rows),
+        media,
+    ) if part)
+    (args.out / f"pipeline-{mode}.md").write_text(text + "\n")
+    (args.out / f"pipeline-{mode}.json").write_text(
+        json.dumps({"machine": info, "rows": rows}, indent=2)
+    )
+    print(text)
+    if not args.quick and not args.only:
+        _replace_section(RESULTS, text)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

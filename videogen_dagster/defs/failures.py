@@ -1,0 +1,41 @@
+"""How our errors become Dagster failures: retried only when retrying can help."""
+
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import dagster as dg
+
+from videogen_dagster.domain.errors import SpecError
+from videogen_dagster.generation import BudgetExceededError
+from videogen_dagster.pipeline.specs import NotRegisteredError
+from videogen_dagster.providers.errors import PermanentProviderError, UnsupportedRequestError
+
+#: Generation steps retry transient failures (rate limits, 5xx, corrupt downloads) that the
+#: in-call retries did not absorb; backoff with jitter spreads retries of parallel branches.
+GENERATION_RETRY = dg.RetryPolicy(
+    max_retries=3, delay=1.0, backoff=dg.Backoff.EXPONENTIAL, jitter=dg.Jitter.PLUS_MINUS
+)
+
+_FINAL = (
+    SpecError,
+    NotRegisteredError,
+    PermanentProviderError,
+    UnsupportedRequestError,
+    BudgetExceededError,
+)
+
+
+@contextmanager
+def fail_without_retry_on_user_errors() -> Iterator[None]:
+    """A refused input, a bad spec or an exhausted budget fails its branch at once.
+
+    Retrying them would only pay again for the same refusal; the message names what to edit.
+    """
+    try:
+        yield
+    except _FINAL as exc:
+        metadata = {"error": type(exc).__name__}
+        if isinstance(exc, PermanentProviderError):
+            metadata |= {"refused_input": exc.input_kind, "refused_at": exc.input_ref}
+        raise dg.Failure(description=str(exc), metadata=metadata, allow_retries=False) from exc

@@ -1,0 +1,333 @@
+"""Every paid call goes through here: cache, budget, verification, retries and the job journal.
+
+Generation results are content-addressed by ``request_fingerprint`` (provider, model and every
+input that determines the result, images by their hash), so a repeated request is served from
+the store at zero cost whichever run, video or beat asks; that is what makes re-running a failed
+or edited video cheap. Nothing here knows about Dagster: the assets call ``Generator``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from PIL import Image
+
+from videogen_dagster.domain.spec import BeatSpec
+from videogen_dagster.providers.base import (
+    ClipGenerator,
+    ClipRequest,
+    Generated,
+    ImageGenerator,
+    ImageRequest,
+    MusicGenerator,
+    MusicRequest,
+    Provider,
+    request_fingerprint,
+)
+from videogen_dagster.providers.errors import CorruptMediaError, PermanentProviderError
+from videogen_dagster.providers.retry import call_with_retries
+from videogen_dagster.store import layout
+from videogen_dagster.store.base import Store
+
+log = logging.getLogger(__name__)
+
+_SUFFIX = {"image/png": ".png", "video/mp4": ".mp4", "audio/mp4": ".m4a"}
+#: A provider's clip may differ from the asked length by this much before it counts as corrupt.
+CLIP_DURATION_TOLERANCE = 0.25
+
+
+class BudgetExceededError(Exception):
+    """The next paid call would take a video (or the whole store) over its cost cap."""
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """Where a generated file is and what obtaining it cost this time (zero on a cache hit)."""
+
+    key: str
+    uri: str
+    fingerprint: str
+    cost: float
+    original_cost: float
+    cache_hit: bool
+    provider: str
+    model: str
+    job_id: str | None = None
+    #: What the provider reported about the call (e.g. the local provider's drawn latency).
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Cost caps in USD; ``None`` means no cap."""
+
+    per_video: float | None = None
+    total: float | None = None
+
+
+class StoreJobJournal:
+    """Records a clip job's provider id in the store, so a restarted step resumes it."""
+
+    def __init__(self, store: Store, fingerprint: str) -> None:
+        self._store = store
+        self._key = layout.clip_job(fingerprint)
+
+    def lookup(self) -> str | None:
+        if not self._store.exists(self._key):
+            return None
+        return json.loads(self._store.read_text(self._key))["job_id"]
+
+    def record(self, job_id: str) -> None:
+        record = {"job_id": job_id, "submitted_at": datetime.now(UTC).isoformat()}
+        self._store.write_text(self._key, json.dumps(record), "application/json")
+
+    def clear(self) -> None:
+        self._store.delete(self._key)
+
+
+class _Ledger:
+    """What each video has been charged, read from the store and guarded against racing threads.
+
+    Estimates of calls in flight are reserved in memory so two threads cannot both pass the
+    budget check with room for only one call. Across processes the check is as good as the
+    ledger files are fresh: documented as a soft cap there.
+    """
+
+    GLOBAL_KEY = "logs/costs.jsonl"
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._reserved: dict[tuple[int, str], float] = {}
+
+    def _spent(self, store: Store, key: str) -> float:
+        if not store.exists(key):
+            return 0.0
+        return sum(json.loads(line)["cost"] for line in store.read_text(key).splitlines() if line)
+
+    def reserve(self, store: Store, video_id: str, estimate: float, budget: Budget, what: str) -> None:
+        with self._lock:
+            video_key = layout.cost_ledger(video_id)
+            checks = (
+                (budget.per_video, video_key, (id(store), video_key), f"video {video_id!r}"),
+                (budget.total, self.GLOBAL_KEY, (id(store), self.GLOBAL_KEY), "the store"),
+            )
+            for cap, key, slot, name in checks:
+                if cap is None:
+                    continue
+                committed = self._spent(store, key) + self._reserved.get(slot, 0.0)
+                if committed + estimate > cap + 1e-9:
+                    raise BudgetExceededError(
+                        f"budget: {what} would cost up to ${estimate:.4f}, but {name} has "
+                        f"${committed:.4f} of its ${cap:.2f} cap committed; nothing was paid for it. "
+                        "Raise the cap (budget config) and render again: finished work is kept."
+                    )
+            for _, _, slot, _ in checks:
+                self._reserved[slot] = self._reserved.get(slot, 0.0) + estimate
+
+    def settle(self, store: Store, video_id: str, estimate: float, record: dict[str, Any]) -> None:
+        with self._lock:
+            for key in (layout.cost_ledger(video_id), self.GLOBAL_KEY):
+                slot = (id(store), key)
+                self._reserved[slot] = max(0.0, self._reserved.get(slot, 0.0) - estimate)
+                if record is not None and record["cost"] > 0:
+                    store.append_line(key, json.dumps(record))
+
+
+_LEDGER = _Ledger()
+
+
+class Generator:
+    """Generates through ``provider`` for one video, caching every result in ``store``."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        store: Store,
+        video_id: str,
+        *,
+        budget: Budget = Budget(),
+        attempts: int = 3,
+        sleep: Callable[[float], None] | None = None,
+    ) -> None:
+        self.provider = provider
+        self.store = store
+        self.video_id = video_id
+        self.budget = budget
+        self.attempts = attempts
+        self._sleep = sleep
+
+    def plan_beats(self, prompt: str, duration: float, style: str | None) -> list[BeatSpec]:
+        """Beats planned from ``prompt``, cached like any generation.
+
+        An LLM plans differently each time; without the cache, rendering the same spec again
+        would re-plan, change every beat and pay for every image and clip again.
+        """
+        planner = self.provider.planner
+        fields = {"provider": planner.name, "model": planner.model, "kind": "plan"}
+        fields |= {"prompt": prompt, "duration": duration, "style": style}
+        fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
+        key = layout.cached_plan(fingerprint)
+        if self.store.exists(key):
+            return [BeatSpec.model_validate(b) for b in json.loads(self.store.read_text(key))]
+        beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
+        payload = json.dumps([b.model_dump() for b in beats])
+        self.store.write_text(key, payload, "application/json")
+        return beats
+
+    def image(self, request: ImageRequest, *, label: str) -> GenerationResult:
+        images = self.provider.images
+        return self._generate(
+            images, request, label, lambda: images.generate_image(request), self._verify_image
+        )
+
+    def clip(self, request: ClipRequest, *, label: str) -> GenerationResult:
+        clips = self.provider.clips
+        fingerprint = request_fingerprint(clips, request)
+        journal = StoreJobJournal(self.store, fingerprint)
+        return self._generate(
+            clips,
+            request,
+            label,
+            lambda: clips.generate_clip(request, journal),
+            self._verify_clip,
+            fingerprint=fingerprint,
+        )
+
+    def music(self, request: MusicRequest, *, label: str) -> GenerationResult:
+        music = self.provider.music
+        return self._generate(
+            music, request, label, lambda: music.generate_music(request), self._verify_music
+        )
+
+    def _generate(
+        self,
+        generator: ImageGenerator | ClipGenerator | MusicGenerator,
+        request: Any,
+        label: str,
+        call: Callable[[], Generated],
+        verify: Callable[[Any, Generated], None],
+        *,
+        fingerprint: str | None = None,
+    ) -> GenerationResult:
+        fingerprint = fingerprint or request_fingerprint(generator, request)
+        cached = self._cached(fingerprint)
+        if cached is not None:
+            log.info("%s: cache hit %s (saved $%.4f)", label, fingerprint[:12], cached.original_cost)
+            return cached
+
+        estimate = generator.estimate_cost(request)
+        _LEDGER.reserve(self.store, self.video_id, estimate, self.budget, label)
+        generated: Generated | None = None
+        try:
+            def attempt() -> Generated:
+                result = call()
+                verify(request, result)
+                return result
+
+            retry_kwargs: dict[str, Any] = {"attempts": self.attempts}
+            if self._sleep is not None:
+                retry_kwargs["sleep"] = self._sleep
+            generated = call_with_retries(attempt, **retry_kwargs)
+        except PermanentProviderError as refusal:
+            raise refusal.for_input(label) from refusal
+        finally:
+            record = None
+            if generated is not None:
+                record = {
+                    "timestamp": datetime.now(UTC).isoformat(),
+                    "video_id": self.video_id,
+                    "what": label,
+                    "fingerprint": fingerprint,
+                    "provider": generated.provider,
+                    "model": generated.model,
+                    "cost": generated.cost,
+                }
+            _LEDGER.settle(self.store, self.video_id, estimate, record)
+        return self._remember(fingerprint, generated)
+
+    def _cached(self, fingerprint: str) -> GenerationResult | None:
+        record_key = layout.cached_record(fingerprint)
+        if not self.store.exists(record_key):
+            return None
+        record = json.loads(self.store.read_text(record_key))
+        if not self.store.exists(record["key"]):
+            return None
+        return GenerationResult(**{**record, "cost": 0.0, "cache_hit": True})
+
+    def _remember(self, fingerprint: str, generated: Generated) -> GenerationResult:
+        key = layout.cached_media(fingerprint, _SUFFIX[generated.media_type])
+        uri = self.store.write_bytes(key, generated.data, generated.media_type)
+        result = GenerationResult(
+            key=key,
+            uri=uri,
+            fingerprint=fingerprint,
+            cost=generated.cost,
+            original_cost=generated.cost,
+            cache_hit=False,
+            provider=generated.provider,
+            model=generated.model,
+            job_id=generated.job_id,
+            details=dict(generated.details),
+        )
+        # The record is written last: a crash before it leaves only an unreferenced file.
+        self.store.write_text(
+            layout.cached_record(fingerprint), json.dumps(result.as_dict()), "application/json"
+        )
+        if generated.job_id is not None:
+            StoreJobJournal(self.store, fingerprint).clear()
+        return result
+
+    @staticmethod
+    def _verify_image(request: ImageRequest, generated: Generated) -> None:
+        try:
+            with Image.open(io.BytesIO(generated.data)) as image:
+                image.load()
+                size = image.size
+        except Exception as exc:  # Pillow raises many types for broken files
+            raise CorruptMediaError(f"{generated.provider} returned an unreadable image: {exc}") from exc
+        if size != (request.size.width, request.size.height):
+            raise CorruptMediaError(
+                f"{generated.provider} returned a {size[0]}x{size[1]} image, asked {request.size}"
+            )
+
+    @staticmethod
+    def _verify_clip(request: ClipRequest, generated: Generated) -> None:
+        from videogen_dagster.media import MediaError, probe_bytes
+
+        try:
+            info = probe_bytes(generated.data, ".mp4")
+        except MediaError as exc:
+            raise CorruptMediaError(f"{generated.provider} returned an unreadable clip: {exc}") from exc
+        if not info.has_video or (info.width, info.height) != (request.size.width, request.size.height):
+            raise CorruptMediaError(
+                f"{generated.provider} returned a {info.width}x{info.height} clip, asked {request.size}"
+            )
+        if abs(info.duration - request.duration) > CLIP_DURATION_TOLERANCE:
+            raise CorruptMediaError(
+                f"{generated.provider} returned a {info.duration:.2f} s clip, asked {request.duration} s"
+            )
+
+    @staticmethod
+    def _verify_music(request: MusicRequest, generated: Generated) -> None:
+        from videogen_dagster.media import MediaError, probe_bytes
+
+        try:
+            info = probe_bytes(generated.data, ".m4a")
+        except MediaError as exc:
+            raise CorruptMediaError(f"{generated.provider} returned unreadable music: {exc}") from exc
+        length = info.audio_duration or 0.0
+        if not info.has_audio or length < request.duration - CLIP_DURATION_TOLERANCE:
+            raise CorruptMediaError(
+                f"{generated.provider} returned {length:.2f} s of music, asked {request.duration} s"
+            )

@@ -1,0 +1,95 @@
+"""Running the pip-installed ffmpeg binary through ffmpeg-python.
+
+There is no system ffmpeg (and no ffprobe): ``imageio_ffmpeg`` ships the binary, and every
+command goes through :func:`run` or :func:`pipe_into`, so a failure always becomes a
+:class:`MediaError` carrying ffmpeg's own message.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from functools import cache
+from pathlib import Path
+
+import ffmpeg
+import imageio_ffmpeg
+
+from videogen_dagster.media.errors import MediaError
+
+#: Quiet but not silent: errors still reach stderr, which MediaError carries.
+GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
+
+
+@cache
+def ffmpeg_exe() -> str:
+    """Path of the ffmpeg binary bundled with imageio-ffmpeg."""
+    return imageio_ffmpeg.get_ffmpeg_exe()
+
+
+def run(stream: ffmpeg.nodes.OutputStream, *, what: str, stdin: bytes | None = None) -> bytes:
+    """Run one ffmpeg command; returns its stdout. ``what`` names the operation and file."""
+    try:
+        out, _ = stream.global_args(*GLOBAL_ARGS).run(
+            cmd=ffmpeg_exe(),
+            capture_stdout=True,
+            capture_stderr=True,
+            input=stdin,
+            overwrite_output=True,
+        )
+    except ffmpeg.Error as exc:
+        raise MediaError(f"ffmpeg failed to {what}", stderr=_text(exc.stderr)) from None
+    return out
+
+
+def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, what: str) -> None:
+    """Run ffmpeg feeding ``chunks`` to its stdin as they are produced (raw frames, samples).
+
+    Streaming keeps memory flat for long clips, and lets the Python side render the next
+    frame while ffmpeg encodes the previous one (two processes, two cores). stderr is drained
+    on a thread so a chatty ffmpeg can never block on a full pipe while we block on stdin.
+    """
+    process = stream.global_args(*GLOBAL_ARGS).run_async(
+        cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True, overwrite_output=True
+    )
+    assert process.stdin is not None and process.stderr is not None
+    stderr_parts: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
+    drain.start()
+    broken = False
+    try:
+        for chunk in chunks:
+            process.stdin.write(chunk)
+    except BrokenPipeError:
+        broken = True  # ffmpeg exited early; its stderr says why
+    finally:
+        try:
+            process.stdin.close()
+        except BrokenPipeError:
+            broken = True
+        returncode = process.wait()
+        drain.join()
+    if returncode != 0 or broken:
+        raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))
+
+
+def _text(stderr: bytes | None) -> str:
+    return (stderr or b"").decode("utf-8", errors="replace")
+
+
+@contextmanager
+def atomic_output(dst: Path) -> Iterator[Path]:
+    """A temporary path beside ``dst`` that replaces ``dst`` only if the block succeeds.
+
+    A killed or failed ffmpeg never leaves a half-written file under the final name, where a
+    later step (or a cache check) would take it for a finished one. The temporary name keeps
+    the suffix, from which ffmpeg picks the container.
+    """
+    partial = dst.with_name(f".{dst.stem}.partial{dst.suffix}")
+    try:
+        yield partial
+        os.replace(partial, dst)
+    finally:
+        partial.unlink(missing_ok=True)

@@ -1,0 +1,140 @@
+"""What the steps hand each other: small records pointing at files in the store."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from videogen_dagster.domain.chunk_plan import Chunk
+from videogen_dagster.domain.validation import Beat, ValidatedSpec
+from videogen_dagster.generation import GenerationResult
+
+StartKind = Literal["storyboard_image", "previous_chunk_last_frame", "storyboard_reanchor"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+
+class Generation(_Record):
+    """One generation call's outcome, as recorded in the manifest."""
+
+    fingerprint: str
+    cost: float
+    original_cost: float
+    cache_hit: bool
+    provider: str
+    model: str
+    job_id: str | None = None
+
+    @classmethod
+    def of(cls, result: GenerationResult) -> Generation:
+        return cls(
+            fingerprint=result.fingerprint,
+            cost=result.cost,
+            original_cost=result.original_cost,
+            cache_hit=result.cache_hit,
+            provider=result.provider,
+            model=result.model,
+            job_id=result.job_id,
+        )
+
+
+class ReferenceImage(_Record):
+    index: int
+    source: str  # the user's file (relative to the spec) or "generated"
+    key: str
+    uri: str
+    generation: Generation | None = None
+
+
+class BeatTask(_Record):
+    """Everything one beat's branch needs: its beat, its chunks and the shared inputs."""
+
+    spec: ValidatedSpec
+    beat: Beat
+    chunks: tuple[Chunk, ...]
+    reference_keys: tuple[str, ...]
+    width: int
+    height: int
+
+
+class StoryboardImage(_Record):
+    task: BeatTask
+    key: str
+    uri: str
+    generation: Generation
+
+    @property
+    def beat_index(self) -> int:
+        return self.beat.index
+
+    @property
+    def beat(self) -> Beat:
+        return self.task.beat
+
+
+class ChunkRecord(_Record):
+    chunk: Chunk
+    key: str
+    uri: str
+    started_from: StartKind
+    start_frame_key: str
+    start_frame_uri: str
+    generation: Generation
+
+
+class BeatChain(_Record):
+    """A beat's chunks made so far, in order, and the storyboard image they started from."""
+
+    image: StoryboardImage
+    chunks: tuple[ChunkRecord, ...]
+
+
+class Storyboard(_Record):
+    video_id: str
+    images: tuple[StoryboardImage, ...]
+    contact_sheet_key: str
+    contact_sheet_uri: str
+
+    @property
+    def cost(self) -> float:
+        return sum(image.generation.cost for image in self.images)
+
+
+class ChunkSet(_Record):
+    video_id: str
+    chunks: tuple[ChunkRecord, ...]
+
+    @property
+    def cost(self) -> float:
+        return sum(chunk.generation.cost for chunk in self.chunks)
+
+
+class StitchedVideo(_Record):
+    video_id: str
+    key: str
+    uri: str
+    duration: float
+    frame_count: int
+    reencoded: bool
+
+
+class Music(_Record):
+    prompt: str
+    key: str
+    uri: str
+    generation: Generation
+
+
+class FinalVideo(_Record):
+    video_id: str
+    key: str
+    uri: str
+    manifest_key: str
+    manifest_uri: str
+    duration: float
+    frame_count: int
+    has_audio: bool
+    total_cost: float

@@ -1,0 +1,1 @@
+"""Generation backends behind one narrow interface (see ``base``); ``registry`` builds them."""

@@ -1,0 +1,29 @@
+"""Defaults of the project, in one place: where the store lives and how long a chunk is.
+
+Everything that can be configured is resolved here in one order (CLI flag, then environment,
+then default) so the CLI, the Dagster resources and the tests agree on where files go.
+"""
+
+from __future__ import annotations
+
+import os
+
+#: The store root when neither ``--store`` nor ``VIDEOGEN_STORE`` says otherwise.
+DEFAULT_STORE = "videogen_store"
+#: Environment variable naming the store root (a folder, or ``s3://bucket/prefix``).
+STORE_ENV = "VIDEOGEN_STORE"
+#: Length of one generated clip unless a provider says otherwise; also the length of a
+#: beat that gives no duration, the scene length of the local planner and the unit of the
+#: beat cap (``ceil(duration / DEFAULT_CHUNK_SECONDS)`` beats at most).
+DEFAULT_CHUNK_SECONDS = 5.0
+
+
+def resolve_store_uri(cli_value: str | None) -> str:
+    """The store root to use: the CLI flag if given, else ``$VIDEOGEN_STORE``, else the default.
+
+    An empty string counts as not given, so ``VIDEOGEN_STORE=`` does not point the store at
+    the current folder by accident.
+    """
+    if cli_value:
+        return cli_value
+    return os.environ.get(STORE_ENV) or DEFAULT_STORE

@@ -1,0 +1,241 @@
+"""The store in S3 (or any S3-compatible endpoint), built on dagster-aws's ``S3Resource``.
+
+Keys live under ``s3://bucket/prefix/``; ``validate_key`` keeps every key under the prefix.
+A PUT and a completed multipart upload replace an object in one step, so a reader never sees
+half of a file under its final key; an upload killed midway leaves only an invisible
+incomplete multipart upload (expire those with a bucket lifecycle rule).
+
+ffmpeg works on local files: ``local_path`` downloads a temporary copy, and results are
+uploaded with ``write_file``.
+"""
+
+from __future__ import annotations
+
+import mimetypes
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
+from videogen_dagster.store.base import Store, validate_key
+from videogen_dagster.store.inbox import InboxEntry, SpecInbox
+
+#: How often ``append_line`` re-reads and retries when another writer got in first.
+APPEND_ATTEMPTS = 20
+
+_CONTENT_TYPES = {
+    ".mp4": "video/mp4",
+    ".m4a": "audio/mp4",
+    ".png": "image/png",
+    ".json": "application/json",
+    ".jsonl": "application/x-ndjson",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+    ".txt": "text/plain; charset=utf-8",
+}
+
+
+def content_type_for(key: str) -> str:
+    """The Content-Type an object is written with when the caller names none."""
+    suffix = PurePosixPath(key).suffix.lower()
+    return _CONTENT_TYPES.get(suffix) or mimetypes.guess_type(key)[0] or "application/octet-stream"
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """(bucket, prefix) of ``s3://bucket/prefix``; the prefix is '' or ends with '/'."""
+    if not uri.startswith("s3://"):
+        raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/prefix)")
+    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    if not bucket:
+        raise ValueError(f"S3 URI {uri!r} names no bucket")
+    prefix = prefix.strip("/")
+    if prefix:
+        validate_key(prefix)
+    return bucket, f"{prefix}/" if prefix else ""
+
+
+def s3_client(endpoint_url: str | None = None, region_name: str | None = None) -> Any:
+    """A boto3 S3 client from dagster-aws, credentials from the usual AWS environment."""
+    from dagster_aws.s3 import S3Resource
+
+    return S3Resource(endpoint_url=endpoint_url, region_name=region_name).get_client()
+
+
+def _is_missing(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("404", "NoSuchKey", "NotFound")
+
+
+def _is_conflict(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code", "")
+    return code in ("412", "PreconditionFailed", "409", "ConditionalRequestConflict")
+
+
+class S3Store(Store):
+    """Objects under ``s3://bucket/prefix/``; see the module docstring for atomicity."""
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @classmethod
+    def from_uri(
+        cls, uri: str, endpoint_url: str | None = None, region_name: str | None = None
+    ) -> S3Store:
+        bucket, prefix = parse_s3_uri(uri)
+        return cls(s3_client(endpoint_url, region_name), bucket, prefix)
+
+    def __repr__(self) -> str:
+        return f"S3Store('s3://{self.bucket}/{self.prefix}')"
+
+    def _key(self, key: str) -> str:
+        return self.prefix + validate_key(key)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{self._key(key)}"
+
+    def exists(self, key: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            if _is_missing(error):
+                return False
+            raise
+        return True
+
+    def read_bytes(self, key: str) -> bytes:
+        return self._get(key)[0]
+
+    def _get(self, key: str) -> tuple[bytes, str | None]:
+        """The object's bytes and ETag; ``FileNotFoundError`` naming the key when absent."""
+        from botocore.exceptions import ClientError
+
+        try:
+            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+        except ClientError as error:
+            if _is_missing(error):
+                raise FileNotFoundError(f"no object {key!r} in {self!r}") from error
+            raise
+        return response["Body"].read(), response.get("ETag")
+
+    def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        self.client.put_object(
+            Bucket=self.bucket,
+            Key=self._key(key),
+            Body=data,
+            ContentType=content_type or content_type_for(key),
+        )
+        return self.uri(key)
+
+    def write_file(self, key: str, path: Path, content_type: str | None = None) -> str:
+        # upload_file switches to multipart for big files; S3 shows the object only once
+        # CompleteMultipartUpload succeeds, so the key never holds a partial file.
+        self.client.upload_file(
+            str(path),
+            self.bucket,
+            self._key(key),
+            ExtraArgs={"ContentType": content_type or content_type_for(key)},
+        )
+        return self.uri(key)
+
+    @contextmanager
+    def local_path(self, key: str) -> Iterator[Path]:
+        from botocore.exceptions import ClientError
+
+        with tempfile.TemporaryDirectory(prefix="videogen-s3-") as folder:
+            # Same file name as the key: ffmpeg picks demuxers by suffix.
+            path = Path(folder) / PurePosixPath(key).name
+            try:
+                self.client.download_file(self.bucket, self._key(key), str(path))
+            except ClientError as error:
+                if _is_missing(error):
+                    raise FileNotFoundError(f"no object {key!r} in {self!r}") from error
+                raise
+            yield path
+
+    def append_line(self, key: str, line: str) -> None:
+        """Read, append, write back only if nobody wrote in between (S3 conditional writes).
+
+        ``IfMatch`` (the ETag read) or ``IfNoneMatch="*"`` (the object did not exist) makes a
+        concurrent append fail with 412/409 instead of being lost; we then re-read and retry.
+        Safe for concurrent writers on AWS S3 and on endpoints that honour conditional
+        writes (MinIO, moto); an endpoint that ignores them loses a racing line.
+        """
+        from botocore.exceptions import ClientError
+
+        record = line.rstrip("\n") + "\n"
+        for _ in range(APPEND_ATTEMPTS):
+            try:
+                current, etag = self._get(key)
+                condition = {"IfMatch": etag} if etag else {}
+            except FileNotFoundError:
+                current, condition = b"", {"IfNoneMatch": "*"}
+            try:
+                self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=current + record.encode("utf-8"),
+                    ContentType=content_type_for(key),
+                    **condition,
+                )
+            except ClientError as error:
+                if _is_conflict(error):
+                    continue
+                raise
+            return
+        raise RuntimeError(
+            f"append to {self.uri(key)} lost the race {APPEND_ATTEMPTS} times in a row"
+        )
+
+    def list_keys(self, prefix: str) -> Iterator[str]:
+        base = self._key(prefix.rstrip("/")) + "/" if prefix.strip("/") else self.prefix
+        keys = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+            keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", ()))
+        return iter(sorted(keys))
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+
+class S3Inbox(SpecInbox):
+    """Spec files directly under ``s3://bucket/prefix/``, versioned by their ETag.
+
+    dagster-aws's ``get_s3_keys`` returns only keys modified after a cursor key, so it cannot
+    tell that an existing spec changed; the ETag does, and one listing call gives all of them.
+    """
+
+    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
+        self.client = client
+        self.bucket = bucket
+        self.prefix = prefix
+
+    @classmethod
+    def from_uri(
+        cls, uri: str, endpoint_url: str | None = None, region_name: str | None = None
+    ) -> S3Inbox:
+        bucket, prefix = parse_s3_uri(uri)
+        return cls(s3_client(endpoint_url, region_name), bucket, prefix)
+
+    def list_entries(self) -> list[InboxEntry]:
+        entries = []
+        paginator = self.client.get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"):
+            for item in page.get("Contents", ()):
+                name = item["Key"][len(self.prefix):]
+                if PurePosixPath(name).suffix.lower() in SPEC_SUFFIXES:
+                    entries.append(InboxEntry(name, item["ETag"].strip('"')))
+        return sorted(entries, key=lambda entry: entry.name)
+
+    def read(self, entry: InboxEntry) -> bytes:
+        response = self.client.get_object(Bucket=self.bucket, Key=self.prefix + entry.name)
+        return response["Body"].read()
+
+    def describe(self, entry: InboxEntry) -> str:
+        return f"s3://{self.bucket}/{self.prefix}{entry.name}"

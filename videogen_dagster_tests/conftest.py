@@ -1,0 +1,1 @@
+pytest_plugins = ["videogen_dagster_tests.fakes.fixtures"]

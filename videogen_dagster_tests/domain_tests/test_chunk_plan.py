@@ -1,0 +1,200 @@
+# ruff: noqa: E501  (tables of cases read best one case per line)
+"""Chunk plans: chains of any length, trimming to exact beat lengths, and the collect check."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from videogen_dagster.domain.chunk_plan import (
+    ChunkPlan,
+    ChunkSequenceError,
+    OrphanChunkError,
+    check_chunk_sequence,
+    plan_chunks,
+)
+from videogen_dagster.domain.spec import BeatSpec, VideoSpec
+from videogen_dagster.domain.validation import ValidatedSpec, validate_spec
+
+
+def _validated(durations: list[float], fps: int = 24) -> ValidatedSpec:
+    beats = [BeatSpec(description=f"beat {i}", duration=d) for i, d in enumerate(durations)]
+    validated = validate_spec(VideoSpec(duration=sum(durations), beats=beats, fps=fps), "v")
+    assert validated.adjustments == []  # these tests plan beats exactly as written
+    return validated
+
+
+# beat durations -> (chains, beat_to_chunk_map), with the default 5 s clips
+SHAPES = [
+    pytest.param([5], ((0,),), {0: 0}, id="one-chunk"),
+    pytest.param([10], ((0, 1),), {0: 0}, id="one-pair"),
+    pytest.param([5, 10], ((0,), (1, 2)), {0: 0, 1: 1}, id="single-and-pair"),
+    pytest.param([10, 10], ((0, 1), (2, 3)), {0: 0, 2: 1}, id="two-pairs"),
+    pytest.param([5, 10, 5], ((0,), (1, 2), (3,)), {0: 0, 1: 1, 3: 2}, id="5-10-5"),
+    pytest.param([15], ((0, 1, 2),), {0: 0}, id="chain-of-three"),
+    pytest.param([25, 5], ((0, 1, 2, 3, 4), (5,)), {0: 0, 5: 1}, id="chain-of-five"),
+]
+
+
+@pytest.mark.parametrize(("durations", "chains", "beat_map"), SHAPES)
+def test_chains_and_beat_map(durations, chains, beat_map):
+    plan = plan_chunks(_validated(durations))
+    assert plan.chains == chains
+    assert plan.beat_to_chunk_map == beat_map
+    assert [chunk.chunk_num for chunk in plan.chunks] == list(range(len(plan.chunks)))
+    for beat_index, chain in enumerate(chains):
+        chunks = plan.chunks_of_beat(beat_index)
+        assert [chunk.chunk_num for chunk in chunks] == list(chain)
+        assert [chunk.kind for chunk in chunks] == ["reference_image"] + ["continuous"] * (
+            len(chain) - 1
+        )
+        assert [chunk.index_in_beat for chunk in chunks] == list(range(len(chain)))
+        assert all(chunk.beat_index == beat_index for chunk in chunks)
+    # Chunks are contiguous in the video.
+    assert [chunk.start for chunk in plan.chunks] == [5.0 * n for n in range(len(plan.chunks))]
+    check_chunk_sequence([(c.chunk_num, c.beat_index) for c in plan.chunks], plan)
+
+
+# one beat's duration and the clip lengths -> (kept, generated) seconds of its chunks
+SPLITS = [
+    pytest.param(12, (5,), [(5, 5), (5, 5), (2, 5)], id="last-clip-trimmed"),
+    pytest.param(2.5, (5,), [(2.5, 5)], id="beat-shorter-than-a-clip"),
+    pytest.param(15, (5, 10), [(10, 10), (5, 5)], id="longest-first"),
+    pytest.param(20, (5, 10), [(10, 10), (10, 10)], id="two-long-clips"),
+    pytest.param(12, (5, 10), [(10, 10), (2, 5)], id="trim-shortest"),
+    pytest.param(7, (10, 5), [(5, 5), (2, 5)], id="lengths-in-any-order"),
+    pytest.param(5.5, (5, 10), [(5.5, 10)], id="tiny-rest-absorbed-by-longer-clip"),
+    pytest.param(10.5, (5,), [(5, 5), (4.5, 5), (1, 5)], id="tiny-rest-made-one-second"),
+    pytest.param(5.5, (5,), [(4.5, 5), (1, 5)], id="tiny-rest-after-one-clip"),
+    pytest.param(10.5, (5, 10), [(9.5, 10), (1, 5)], id="tiny-rest-no-longer-length"),
+    pytest.param(6, (5,), [(5, 5), (1, 5)], id="one-second-rest-kept"),
+    pytest.param(4, (4, 6), [(4, 4)], id="exact-shortest"),
+]
+
+
+@pytest.mark.parametrize(("duration", "lengths", "expected"), SPLITS)
+def test_beat_split_into_clips(duration, lengths, expected):
+    # A 5 s beat after the one under test keeps short beats inside a valid (>= 5 s) video.
+    plan = plan_chunks(_validated([duration, 5]), lengths)
+    chunks = plan.chunks_of_beat(0)
+    assert [c.duration for c in chunks] == pytest.approx([kept for kept, _ in expected])
+    assert [c.generate_duration for c in chunks] == [generated for _, generated in expected]
+    assert all(c.generate_duration in lengths for c in plan.chunks)
+    assert all(isinstance(c.generate_duration, float) for c in plan.chunks)
+
+
+def test_chunks_start_where_their_beat_starts():
+    validated = _validated([2.5, 10, 2.5])
+    plan = plan_chunks(validated)
+    assert [(c.beat_index, c.start, c.duration) for c in plan.chunks] == [
+        (0, 0.0, 2.5),
+        (1, 2.5, 5.0),
+        (1, 7.5, 5.0),
+        (2, 12.5, 2.5),
+    ]
+    assert plan.chunks_of_beat(1)[0].start == validated.beats[1].start
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_every_beat_keeps_its_exact_length_in_whole_frames(seed):
+    rng = random.Random(seed)
+    fps = rng.choice([12, 24, 25, 30, 60])
+    durations = [round(rng.uniform(1, 40), 2) for _ in range(rng.randint(1, 6))]
+    lengths = rng.choice([(5.0,), (5.0, 10.0), (4.0, 8.0), (10.0,), (6.0,)])
+    validated = validate_spec(
+        VideoSpec(
+            duration=max(5.0, sum(durations)),
+            beats=[BeatSpec(description="b", duration=d) for d in durations],
+            fps=fps,
+        ),
+        "v",
+    )
+    plan = plan_chunks(validated, lengths)
+    cursor = 0
+    assert len(plan.chains) == len(validated.beats)
+    for beat in validated.beats:
+        chunks = plan.chunks_of_beat(beat.index)
+        kept = [round(c.duration * fps) for c in chunks]
+        assert [c.duration * fps for c in chunks] == pytest.approx(kept, abs=1e-6)
+        assert sum(kept) == round(beat.duration * fps)
+        assert all(c.duration <= c.generate_duration + 1e-9 for c in chunks)
+        # No kept clip under 1 s unless the beat's clips leave no other way.
+        if len(chunks) > 1 and max(lengths) >= 2:
+            assert all(c.duration >= 1 - 1e-9 for c in chunks)
+        for chunk in chunks:
+            assert round(chunk.start * fps) == cursor
+            cursor += round(chunk.duration * fps)
+    assert cursor == round(validated.duration * fps)
+
+
+def test_plan_is_json_ready():
+    plan = plan_chunks(_validated([5, 10]))
+    data = json.loads(json.dumps(plan.to_dict()))
+    assert data["beat_to_chunk_map"] == {"0": 0, "1": 1}
+    assert data["chains"] == [[0], [1, 2]]
+    assert data["chunks"][2] == {
+        "chunk_num": 2,
+        "beat_index": 1,
+        "kind": "continuous",
+        "index_in_beat": 1,
+        "start": 10.0,
+        "duration": 5.0,
+        "generate_duration": 5.0,
+    }
+
+
+@pytest.mark.parametrize(
+    ("lengths", "words"), [((), "no clip lengths"), ((0.01,), "shorter than one frame")]
+)
+def test_clip_lengths_must_make_sense(lengths, words):
+    with pytest.raises(ValueError, match=words):
+        plan_chunks(_validated([5]), lengths)
+
+
+# ------------------------------------------------------------------ the collect step's check
+
+
+@pytest.fixture
+def plan() -> ChunkPlan:
+    """Beats of 5, 15 and 10 s: chains (0,), (1, 2, 3), (4, 5)."""
+    built = plan_chunks(_validated([5, 15, 10]))
+    assert built.chains == ((0,), (1, 2, 3), (4, 5))
+    return built
+
+
+def test_complete_sequence_in_any_order_passes(plan):
+    check_chunk_sequence([(5, 2), (0, 0), (3, 1), (1, 1), (4, 2), (2, 1)], plan)
+
+
+def test_gap_names_the_missing_chunk(plan):
+    with pytest.raises(ChunkSequenceError) as caught:
+        check_chunk_sequence([(0, 0), (1, 1), (2, 1), (3, 1), (4, 2)], plan)
+    assert not isinstance(caught.value, OrphanChunkError)
+    assert caught.value.missing == (5,)
+    assert "chunk 5 (beat 2) is missing" in str(caught.value)
+
+
+def test_duplicate_names_the_chunk(plan):
+    with pytest.raises(ChunkSequenceError) as caught:
+        check_chunk_sequence([(0, 0), (1, 1), (2, 1), (2, 1), (3, 1), (4, 2), (5, 2)], plan)
+    assert caught.value.duplicates == (2,)
+    assert "chunk 2 was produced 2 times" in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("produced", "orphan", "words"),
+    [
+        pytest.param([(0, 0), (1, 1), (2, 1), (3, 1), (4, 2), (5, 2), (6, 2)], 6, "the plan has no chunk 6", id="not-in-plan"),
+        pytest.param([(0, 1), (1, 1), (2, 1), (3, 1), (4, 2), (5, 2)], 0, "chunk 0 starts beat 0", id="start-of-other-beat"),
+        pytest.param([(0, 0), (1, 1), (2, 1), (3, 2), (4, 2), (5, 2)], 3, "follows chunk 2 of beat 1", id="follows-other-beat"),
+        pytest.param([(0, 0), (1, 1), (3, 1), (4, 2), (5, 2)], 3, "chunk 2 is missing", id="follows-nothing"),
+    ],
+)  # fmt: skip
+def test_orphan_is_named(plan, produced, orphan, words):
+    with pytest.raises(OrphanChunkError) as caught:
+        check_chunk_sequence(produced, plan)
+    assert orphan in caught.value.orphans
+    assert f"chunk {orphan} (beat " in str(caught.value)
+    assert words in str(caught.value)

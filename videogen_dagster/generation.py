@@ -13,7 +13,7 @@ import io
 import json
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from PIL import Image
 
 from videogen_dagster.domain.spec import BeatSpec
+from videogen_dagster.pipeline import failed_manifest
 from videogen_dagster.providers.base import (
     ClipGenerator,
     ClipRequest,
@@ -46,6 +47,29 @@ CLIP_DURATION_TOLERANCE = 0.25
 
 class BudgetExceededError(Exception):
     """The next paid call would take a video (or the whole store) over its cost cap."""
+
+
+class RefusedInputError(PermanentProviderError):
+    """The provider refused one generation's input: names the beat, the input and the manifest.
+
+    ``refused_input`` is the prompt text or the image's URI, so the user sees what to edit
+    without digging through logs; ``manifest_uri`` is where the refusal is also recorded.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        input_kind: str,
+        input_ref: str,
+        beat_index: int | None,
+        refused_input: str,
+        manifest_uri: str,
+    ) -> None:
+        super().__init__(message, input_kind=input_kind, input_ref=input_ref)
+        self.beat_index = beat_index
+        self.refused_input = refused_input
+        self.manifest_uri = manifest_uri
 
 
 @dataclass(frozen=True)
@@ -113,9 +137,16 @@ class _Ledger:
     def _spent(self, store: Store, key: str) -> float:
         if not store.exists(key):
             return 0.0
-        return sum(json.loads(line)["cost"] for line in store.read_text(key).splitlines() if line)
+        text = store.read_text(key)
+        lines = text.split("\n")
+        if lines[-1]:
+            # A process killed mid-append can leave a torn last line; its call never settled.
+            log.warning("%s: ignoring an unfinished last line %r", key, lines[-1][:80])
+        return sum(json.loads(line)["cost"] for line in lines[:-1] if line)
 
-    def reserve(self, store: Store, video_id: str, estimate: float, budget: Budget, what: str) -> None:
+    def reserve(
+        self, store: Store, video_id: str, estimate: float, budget: Budget, what: str
+    ) -> None:
         with self._lock:
             video_key = layout.cost_ledger(video_id)
             checks = (
@@ -129,7 +160,8 @@ class _Ledger:
                 if committed + estimate > cap + 1e-9:
                     raise BudgetExceededError(
                         f"budget: {what} would cost up to ${estimate:.4f}, but {name} has "
-                        f"${committed:.4f} of its ${cap:.2f} cap committed; nothing was paid for it. "
+                        f"${committed:.4f} of its ${cap:.2f} cap committed; nothing was paid "
+                        "for it. "
                         "Raise the cap (budget config) and render again: finished work is kept."
                     )
             for _, _, slot, _ in checks:
@@ -145,6 +177,32 @@ class _Ledger:
 
 
 _LEDGER = _Ledger()
+
+
+@dataclass(frozen=True)
+class _Call:
+    """Which generation this is, in words a user acts on: its label, beat and inputs."""
+
+    label: str
+    beat_index: int | None
+    #: Each input kind ("prompt", "image") -> the prompt text or where the image is.
+    inputs: Mapping[str, str]
+
+    def failure(
+        self, reason: str, message: str, *, input_kind: str | None = None, refused_input: str = ""
+    ) -> dict[str, Any]:
+        entry: dict[str, Any] = {
+            "what": self.label,
+            "beat_index": self.beat_index,
+            "reason": reason,
+            "input": input_kind,
+            "message": message,
+        }
+        if input_kind == "prompt":
+            entry["prompt"] = failed_manifest.prompt_excerpt(refused_input)
+        elif input_kind == "image":
+            entry["image"] = refused_input
+        return entry
 
 
 class Generator:
@@ -185,20 +243,40 @@ class Generator:
         self.store.write_text(key, payload, "application/json")
         return beats
 
-    def image(self, request: ImageRequest, *, label: str) -> GenerationResult:
+    def image(
+        self,
+        request: ImageRequest,
+        *,
+        label: str,
+        beat_index: int | None = None,
+        image_inputs: str = "",
+    ) -> GenerationResult:
+        """``image_inputs`` names the reference images sent along, for a refusal's message."""
         images = self.provider.images
         return self._generate(
-            images, request, label, lambda: images.generate_image(request), self._verify_image
+            images,
+            request,
+            _Call(label, beat_index, {"prompt": request.prompt, "image": image_inputs}),
+            lambda: images.generate_image(request),
+            self._verify_image,
         )
 
-    def clip(self, request: ClipRequest, *, label: str) -> GenerationResult:
+    def clip(
+        self,
+        request: ClipRequest,
+        *,
+        label: str,
+        beat_index: int | None = None,
+        start_image_uri: str = "",
+    ) -> GenerationResult:
+        """``start_image_uri`` is where the start image is in the store, for a refusal's message."""
         clips = self.provider.clips
         fingerprint = request_fingerprint(clips, request)
         journal = StoreJobJournal(self.store, fingerprint)
         return self._generate(
             clips,
             request,
-            label,
+            _Call(label, beat_index, {"prompt": request.prompt, "image": start_image_uri}),
             lambda: clips.generate_clip(request, journal),
             self._verify_clip,
             fingerprint=fingerprint,
@@ -207,40 +285,55 @@ class Generator:
     def music(self, request: MusicRequest, *, label: str) -> GenerationResult:
         music = self.provider.music
         return self._generate(
-            music, request, label, lambda: music.generate_music(request), self._verify_music
+            music,
+            request,
+            _Call(label, None, {"prompt": request.prompt}),
+            lambda: music.generate_music(request),
+            self._verify_music,
         )
 
     def _generate(
         self,
         generator: ImageGenerator | ClipGenerator | MusicGenerator,
         request: Any,
-        label: str,
+        what: _Call,
         call: Callable[[], Generated],
         verify: Callable[[Any, Generated], None],
         *,
         fingerprint: str | None = None,
     ) -> GenerationResult:
         fingerprint = fingerprint or request_fingerprint(generator, request)
+        label = what.label
         cached = self._cached(fingerprint)
         if cached is not None:
-            log.info("%s: cache hit %s (saved $%.4f)", label, fingerprint[:12], cached.original_cost)
+            log.info(
+                "%s: cache hit %s (saved $%.4f)", label, fingerprint[:12], cached.original_cost
+            )
+            failed_manifest.resolve_failure(self.store, self.video_id, label)
             return cached
 
         estimate = generator.estimate_cost(request)
-        _LEDGER.reserve(self.store, self.video_id, estimate, self.budget, label)
+        try:
+            _LEDGER.reserve(self.store, self.video_id, estimate, self.budget, label)
+        except BudgetExceededError as stop:
+            uri = failed_manifest.record_failure(
+                self.store, self.video_id, what.failure("budget", str(stop))
+            )
+            raise BudgetExceededError(f"{stop} (recorded in {uri})") from stop
+
+        def attempt() -> Generated:
+            result = call()
+            verify(request, result)  # corrupt media is a failed attempt, retried like a 5xx
+            return result
+
+        retry_kwargs: dict[str, Any] = {"attempts": self.attempts}
+        if self._sleep is not None:
+            retry_kwargs["sleep"] = self._sleep
         generated: Generated | None = None
         try:
-            def attempt() -> Generated:
-                result = call()
-                verify(request, result)
-                return result
-
-            retry_kwargs: dict[str, Any] = {"attempts": self.attempts}
-            if self._sleep is not None:
-                retry_kwargs["sleep"] = self._sleep
             generated = call_with_retries(attempt, **retry_kwargs)
         except PermanentProviderError as refusal:
-            raise refusal.for_input(label) from refusal
+            raise self._refused(what, refusal) from refusal
         finally:
             record = None
             if generated is not None:
@@ -254,7 +347,28 @@ class Generator:
                     "cost": generated.cost,
                 }
             _LEDGER.settle(self.store, self.video_id, estimate, record)
-        return self._remember(fingerprint, generated)
+        remembered = self._remember(fingerprint, generated)
+        failed_manifest.resolve_failure(self.store, self.video_id, label)
+        return remembered
+
+    def _refused(self, what: _Call, refusal: PermanentProviderError) -> RefusedInputError:
+        """The refusal, naming the beat and the refused input, recorded in the manifest."""
+        kind = refusal.input_kind
+        refused = what.inputs.get(kind, "")
+        shown = (
+            repr(failed_manifest.prompt_excerpt(refused)) if kind == "prompt" else refused
+        ) or "(not recorded)"
+        message = f"{what.label}: the provider refused the {kind} {shown}: {refusal}"
+        failure = what.failure("refused", str(refusal), input_kind=kind, refused_input=refused)
+        uri = failed_manifest.record_failure(self.store, self.video_id, failure)
+        return RefusedInputError(
+            f"{message} (recorded in {uri})",
+            input_kind=kind,
+            input_ref=what.label,
+            beat_index=what.beat_index,
+            refused_input=refused,
+            manifest_uri=uri,
+        )
 
     def _cached(self, fingerprint: str) -> GenerationResult | None:
         record_key = layout.cached_record(fingerprint)
@@ -295,7 +409,9 @@ class Generator:
                 image.load()
                 size = image.size
         except Exception as exc:  # Pillow raises many types for broken files
-            raise CorruptMediaError(f"{generated.provider} returned an unreadable image: {exc}") from exc
+            raise CorruptMediaError(
+                f"{generated.provider} returned an unreadable image: {exc}"
+            ) from exc
         if size != (request.size.width, request.size.height):
             raise CorruptMediaError(
                 f"{generated.provider} returned a {size[0]}x{size[1]} image, asked {request.size}"
@@ -308,14 +424,28 @@ class Generator:
         try:
             info = probe_bytes(generated.data, ".mp4")
         except MediaError as exc:
-            raise CorruptMediaError(f"{generated.provider} returned an unreadable clip: {exc}") from exc
-        if not info.has_video or (info.width, info.height) != (request.size.width, request.size.height):
             raise CorruptMediaError(
-                f"{generated.provider} returned a {info.width}x{info.height} clip, asked {request.size}"
+                f"{generated.provider} returned an unreadable clip: {exc}"
+            ) from exc
+        if not info.has_video or (info.width, info.height) != (
+            request.size.width,
+            request.size.height,
+        ):
+            raise CorruptMediaError(
+                f"{generated.provider} returned a {info.width}x{info.height} clip, "
+                f"asked {request.size}"
             )
         if abs(info.duration - request.duration) > CLIP_DURATION_TOLERANCE:
             raise CorruptMediaError(
-                f"{generated.provider} returned a {info.duration:.2f} s clip, asked {request.duration} s"
+                f"{generated.provider} returned a {info.duration:.2f} s clip, "
+                f"asked {request.duration} s"
+            )
+        # A file cut short behind an index at its start still claims the full duration.
+        promised = info.duration * info.fps
+        if info.frame_count < promised - max(1.0, CLIP_DURATION_TOLERANCE * info.fps):
+            raise CorruptMediaError(
+                f"{generated.provider} returned a clip holding {info.frame_count} frames where "
+                f"its index promises {promised:.0f} (truncated)"
             )
 
     @staticmethod
@@ -325,7 +455,9 @@ class Generator:
         try:
             info = probe_bytes(generated.data, ".m4a")
         except MediaError as exc:
-            raise CorruptMediaError(f"{generated.provider} returned unreadable music: {exc}") from exc
+            raise CorruptMediaError(
+                f"{generated.provider} returned unreadable music: {exc}"
+            ) from exc
         length = info.audio_duration or 0.0
         if not info.has_audio or length < request.duration - CLIP_DURATION_TOLERANCE:
             raise CorruptMediaError(

@@ -3,11 +3,12 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import dagster as dg
 
 from videogen_dagster.domain.errors import SpecError
-from videogen_dagster.generation import BudgetExceededError
+from videogen_dagster.generation import BudgetExceededError, RefusedInputError
 from videogen_dagster.pipeline.specs import NotRegisteredError
 from videogen_dagster.providers.errors import PermanentProviderError, UnsupportedRequestError
 
@@ -35,7 +36,14 @@ def fail_without_retry_on_user_errors() -> Iterator[None]:
     try:
         yield
     except _FINAL as exc:
-        metadata = {"error": type(exc).__name__}
+        metadata: dict[str, Any] = {"error": type(exc).__name__}
         if isinstance(exc, PermanentProviderError):
             metadata |= {"refused_input": exc.input_kind, "refused_at": exc.input_ref}
+        if isinstance(exc, RefusedInputError):
+            metadata |= {
+                "refused": exc.refused_input or "(not recorded)",
+                "manifest": exc.manifest_uri,
+            }
+            if exc.beat_index is not None:
+                metadata["beat_index"] = exc.beat_index
         raise dg.Failure(description=str(exc), metadata=metadata, allow_retries=False) from exc

@@ -87,11 +87,15 @@ def _make_chunk(
         seed=spec.seed + chunk.index_in_beat,
         style=spec.style,
     )
-    label = f"beat {chunk.beat_index} chunk {chunk.chunk_num} ({chunk.kind})"
-    result = generator.clip(request, label=label)
-
+    # The start frame is stored first, so a refusal of it names a file the user can look at.
     start_key = layout.chunk_start_frame(spec.video_id, chunk.chunk_num)
     start_uri = store.write_bytes(start_key, start_png, "image/png")
+    result = generator.clip(
+        request,
+        label=f"beat {chunk.beat_index} chunk {chunk.chunk_num} ({chunk.kind})",
+        beat_index=chunk.beat_index,
+        start_image_uri=start_uri,
+    )
     key = layout.chunk(spec.video_id, chunk.chunk_num)
     with store.local_path(result.key) as generated:
         info = probe(generated)

@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 
 from videogen_dagster.domain.errors import SpecError, SpecProblem
 from videogen_dagster.domain.references import reference_data_problem
-from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 from videogen_dagster.domain.spec import VideoSpec, load_spec, parse_spec, validate_video_id
+from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 from videogen_dagster.domain.validation import (
     TRUNCATION_LOG_KEY,
     TruncationRecord,
@@ -21,10 +21,15 @@ from videogen_dagster.domain.validation import (
     validate_spec,
 )
 from videogen_dagster.generation import Generator
+from videogen_dagster.pipeline import failed_manifest
 from videogen_dagster.store import layout
 from videogen_dagster.store.base import Store
 
-_CONTENT_TYPES = {".json": "application/json", ".yaml": "application/yaml", ".yml": "application/yaml"}
+_CONTENT_TYPES = {
+    ".json": "application/json",
+    ".yaml": "application/yaml",
+    ".yml": "application/yaml",
+}
 
 
 class NotRegisteredError(LookupError):
@@ -32,7 +37,7 @@ class NotRegisteredError(LookupError):
 
 
 def register_spec_file(path: Path, store: Store) -> tuple[str, VideoSpec]:
-    """Validate ``path`` (references included) and copy it into the store; returns its id and spec."""
+    """Validate ``path`` (references included) and copy it into the store; its id and spec."""
     video_id, spec = load_spec(path)
     _write_registration(
         store,
@@ -106,7 +111,8 @@ def registered_spec_key(store: Store, video_id: str) -> str:
 
 def load_registered_spec(store: Store, video_id: str) -> VideoSpec:
     key = registered_spec_key(store, video_id)
-    return parse_spec(store.read_bytes(key), source=f"{video_id}{PurePosixPath(key).suffix}", base_dir=None)
+    source = f"{video_id}{PurePosixPath(key).suffix}"
+    return parse_spec(store.read_bytes(key), source=source, base_dir=None)
 
 
 def build_validated_spec(store: Store, generator: Generator) -> ValidatedSpec:
@@ -117,6 +123,8 @@ def build_validated_spec(store: Store, generator: Generator) -> ValidatedSpec:
         store.append_line(TRUNCATION_LOG_KEY, record.model_dump_json())
 
     spec = load_registered_spec(store, video_id)
+    # A new run: failures a previous run recorded are its own; this run records its own.
+    failed_manifest.reset(store, video_id)
     validated = validate_spec(
         spec, video_id, planner=generator.plan_beats, record_truncation=record_truncation
     )

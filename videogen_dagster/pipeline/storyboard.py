@@ -72,7 +72,12 @@ def make_storyboard_image(generator: Generator, task: BeatTask) -> StoryboardIma
         style=spec.style,
         references=tuple(store.read_bytes(key) for key in task.reference_keys),
     )
-    result = generator.image(request, label=f"beat {beat.index} storyboard image")
+    result = generator.image(
+        request,
+        label=f"beat {beat.index} storyboard image",
+        beat_index=beat.index,
+        image_inputs=", ".join(store.uri(key) for key in task.reference_keys),
+    )
     key = layout.storyboard_image(spec.video_id, beat.index)
     uri = store.write_bytes(key, store.read_bytes(result.key), "image/png")
     return StoryboardImage(task=task, key=key, uri=uri, generation=Generation.of(result))
@@ -99,7 +104,7 @@ def collect_storyboard(
     store = generator.store
     sheet = contact_sheet(
         [store.read_bytes(image.key) for image in ordered],
-        [f"{image.beat_index + 1}" for image in ordered],
+        [f"{image.beat.start:g}–{image.beat.start + image.beat.duration:g} s" for image in ordered],
     )
     sheet_key = layout.contact_sheet(spec.video_id)
     sheet_uri = store.write_bytes(sheet_key, sheet, "image/png")

@@ -82,3 +82,13 @@ def test_a_run_the_sensor_requested_renders_the_dropped_file(instance, tmp_path)
     run = execute(instance, store_root, result.run_requests[0].partition_key)
     assert run.success
     assert (store_root / layout.final_video("boat")).is_file()
+
+
+def test_twenty_files_dropped_at_once_each_get_one_run_request(instance, tmp_path):
+    inbox, store_root = tmp_path / "inbox", tmp_path / "store"
+    for i in range(20):
+        write_spec(inbox, f"clip-{i:02d}.yaml", GOOD.replace("paper boat", f"boat {i}"))
+    result = tick(instance, inbox, store_root)
+    assert sorted(r.partition_key for r in result.run_requests) == [f"clip-{i:02d}" for i in range(20)]
+    assert len({r.run_key for r in result.run_requests}) == 20
+    assert set(instance.get_dynamic_partitions(videos.name)) == {f"clip-{i:02d}" for i in range(20)}

@@ -1,0 +1,140 @@
+"""Running the render job with injected faults, and reading back what a user would find."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from videogen_dagster.defs.partitions import videos
+from videogen_dagster.media import MediaError, probe
+from videogen_dagster.pipeline.specs import register_spec_file
+from videogen_dagster.store import layout
+from videogen_dagster.store.local import LocalStore
+from videogen_dagster_tests.graph_tests.support import TEST_SHORT_SIDE
+from videogen_dagster_tests.reliability_tests.faulty import FaultBook, faulty_render_job
+
+#: Set to a file path to collect the figures the README's reliability table shows.
+FIGURES_ENV = "VIDEOGEN_RELIABILITY_FIGURES"
+#: Prices that make every call cost money, so "paid twice" can be measured.
+PRICES = {"price_per_image": 0.04, "price_per_video_second": 0.05, "price_per_music_second": 0.01}
+
+
+def record_figure(name: str, value: Any) -> None:
+    """Print a figure and, when ``$VIDEOGEN_RELIABILITY_FIGURES`` is set, append it there."""
+    print(f"FIGURE {name} = {value}")
+    target = os.environ.get(FIGURES_ENV)
+    if target:
+        with open(target, "a") as out:
+            out.write(json.dumps({"figure": name, "value": value}) + "\n")
+
+
+def run_config(store_root: Path, book: FaultBook, **generation: Any) -> dict[str, Any]:
+    local = {"short_side": TEST_SHORT_SIDE, **PRICES, **generation.pop("local", {})}
+    return {
+        "resources": {
+            "store": {"config": {"uri": str(store_root)}},
+            "generation": {
+                "config": {"local": local, "fault_book": str(book.path), **generation}
+            },
+        }
+    }
+
+
+def register(instance: dg.DagsterInstance, store_root: Path, spec_path: Path) -> str:
+    video_id, _ = register_spec_file(spec_path, LocalStore(store_root))
+    if not instance.has_dynamic_partition(videos.name, video_id):
+        instance.add_dynamic_partitions(videos.name, [video_id])
+    return video_id
+
+
+def execute(
+    instance: dg.DagsterInstance,
+    store_root: Path,
+    video_id: str,
+    book: FaultBook,
+    *,
+    reexecution_options: dg.ReexecutionOptions | None = None,
+    **generation: Any,
+) -> dg.ExecuteJobResult:
+    with dg.execute_job(
+        dg.reconstructable(faulty_render_job),
+        instance=instance,
+        run_config=run_config(store_root, book, **generation),
+        tags={"dagster/partition": video_id},
+        raise_on_error=False,
+        reexecution_options=reexecution_options,
+    ) as result:
+        return result
+
+
+def step_keys(instance: dg.DagsterInstance, run_id: str, event: dg.DagsterEventType) -> list[str]:
+    """The step key of every ``event`` of the run, once per event."""
+    return [r.dagster_event.step_key for r in instance.all_logs(run_id, of_type=event)]
+
+
+def failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
+    """Each failed step's user-facing error: its message and metadata."""
+    out = {}
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
+        data = record.dagster_event.step_failure_data
+        metadata = {
+            key: value.value for key, value in (data.user_failure_data.metadata or {}).items()
+        } if data.user_failure_data else {}
+        description = data.user_failure_data.description if data.user_failure_data else None
+        out[record.dagster_event.step_key] = {
+            "message": description or data.error.message,
+            "metadata": metadata,
+        }
+    return out
+
+
+def manifest(store_root: Path, video_id: str) -> dict[str, Any]:
+    return json.loads((store_root / layout.manifest(video_id)).read_text())
+
+
+def charged_twice(store_root: Path) -> float:
+    """USD charged more than once for the same generation (the same fingerprint)."""
+    ledger = store_root / "logs" / "costs.jsonl"
+    if not ledger.exists():
+        return 0.0
+    records = [json.loads(line) for line in ledger.read_text().splitlines() if line]
+    first: set[str] = set()
+    twice = 0.0
+    for record in records:
+        if record["fingerprint"] in first:
+            twice += record["cost"]
+        first.add(record["fingerprint"])
+    return round(twice, 6)
+
+
+MEDIA_SUFFIXES = (".mp4", ".png", ".m4a")
+
+
+def corrupt_media(store_root: Path) -> list[str]:
+    """Every media file under a final name that does not probe (or is empty)."""
+    bad = []
+    for path in sorted(store_root.rglob("*")):
+        if not path.is_file() or path.suffix not in MEDIA_SUFFIXES:
+            continue
+        try:
+            info = probe(path)
+        except MediaError as exc:
+            bad.append(f"{path}: {exc}")
+            continue
+        if path.suffix == ".png":
+            usable = info.width > 0 and info.height > 0
+        elif path.suffix == ".mp4":
+            usable = info.has_video and info.frame_count >= info.duration * info.fps - 1
+        else:
+            usable = info.has_audio
+        if not usable:
+            bad.append(f"{path}: {info}")
+    return bad
+
+
+def media_count(store_root: Path) -> int:
+    return sum(1 for p in store_root.rglob("*") if p.is_file() and p.suffix in MEDIA_SUFFIXES)

@@ -1,0 +1,137 @@
+"""The definitions load the way every entry point loads them, and the CLIs that ship work.
+
+`dagster job execute` is run exactly as the README shows, in a subprocess with its own
+DAGSTER_HOME, so a broken module path, resource or job name fails here before a user sees it.
+"""
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from videogen_dagster.defs.resources import LocalProviderConfig
+from videogen_dagster.instance import INSTANCE_CONFIG
+from videogen_dagster.media import probe
+from videogen_dagster.providers.local import LocalSettings
+from videogen_dagster.store import layout
+
+ROOT = Path(__file__).parents[1]
+BIN = Path(sys.executable).parent
+
+
+def test_definitions_load_with_every_asset_check_job_and_sensor():
+    from videogen_dagster.definitions import defs
+
+    graph = defs.resolve_asset_graph()
+    assert {key.to_user_string() for key in graph.get_all_asset_keys()} == {
+        "spec",
+        "references",
+        "storyboard",
+        "chunks",
+        "stitched_video",
+        "music",
+        "final_video",
+    }
+    assert {key.name for key in graph.asset_check_keys} == {
+        "one_image_per_beat_in_order",
+        "chunk_numbers_contiguous",
+        "duration_matches_spec",
+        "has_audio_when_music_on",
+    }
+    assert defs.resolve_job_def("render_video").executor_def.name == "threaded"
+    assert defs.resolve_sensor_def("spec_inbox_sensor").job_name == "render_video"
+
+
+def test_local_provider_config_mirrors_local_settings():
+    """The Dagster config and the provider's settings must not drift apart."""
+    config_fields = set(LocalProviderConfig.model_fields)
+    settings_fields = {f.name for f in dataclasses.fields(LocalSettings)}
+    assert config_fields == settings_fields
+    defaults = LocalProviderConfig().model_dump()
+    for field in dataclasses.fields(LocalSettings):
+        expected = field.default
+        assert defaults[field.name] == (list(expected) if isinstance(expected, tuple) else expected)
+
+
+@pytest.fixture
+def cli_env(tmp_path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOGEN_", "DAGSTER_"))}
+    env |= {"DAGSTER_HOME": str(home), "VIDEOGEN_STORE": str(tmp_path / "store")}
+    return env
+
+
+def run(args, env, cwd):
+    return subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_dagster_definitions_validate(cli_env, tmp_path):
+    result = run([BIN / "dagster", "definitions", "validate", "-w", ROOT / "workspace.yaml"], cli_env, ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_dagster_job_execute_renders_a_registered_partition(cli_env, tmp_path):
+    spec = tmp_path / "specs" / "two-beats.yaml"
+    spec.parent.mkdir()
+    spec.write_text(
+        "prompt: Two kites over a hill\nduration: 10\nfps: 8\n"
+        "beats:\n  - description: A red kite climbs\n  - description: A blue kite dives\n"
+    )
+    registered = run([BIN / "videogen", "register", spec], cli_env, tmp_path)
+    assert registered.returncode == 0, registered.stderr
+    assert registered.stdout.split() == ["two-beats"]
+
+    config = tmp_path / "small.yaml"
+    config.write_text(yaml.safe_dump(
+        {"resources": {"generation": {"config": {"local": {"short_side": 144}}}}}
+    ))
+    executed = run(
+        [
+            BIN / "dagster", "job", "execute",
+            "-m", "videogen_dagster.definitions",
+            "-j", "render_video",
+            "-c", config,
+            "--tags", json.dumps({"dagster/partition": "two-beats"}),
+        ],
+        cli_env,
+        tmp_path,
+    )
+    assert executed.returncode == 0, executed.stderr[-3000:]
+    final = probe(tmp_path / "store" / layout.final_video("two-beats"))
+    assert abs(final.duration - 10) <= 1 / 8 + 1e-6
+    assert final.has_audio
+
+
+def test_videogen_render_reports_a_bad_spec_and_renders_the_good_one(cli_env, tmp_path):
+    good = tmp_path / "good.yaml"
+    good.write_text("prompt: A snail on a leaf\nduration: 5\nfps: 8\nmusic: false\n")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("prompt: A snail\nduration: 5\nfsp: 8\n")
+    env = cli_env | {"VIDEOGEN_STORE": ""}
+    result = run(
+        [BIN / "videogen", "render", good, bad, "--store", tmp_path / "out"], env, tmp_path
+    )
+    assert result.returncode == 2
+    assert "bad.yaml: fsp:" in result.stderr
+    assert "[good] storyboard 1/1 · chains 1/1" in result.stderr
+    final_path = Path(result.stdout.strip())
+    assert final_path == tmp_path / "out" / layout.final_video("good")
+    assert probe(final_path).duration == pytest.approx(5, abs=1 / 8)
+
+
+def test_shipped_instance_config_queues_runs_and_limits_pools(tmp_path):
+    import dagster as dg
+
+    overrides = yaml.safe_load(INSTANCE_CONFIG.read_text())
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        queue = instance.get_concurrency_config().run_queue_config
+        assert queue.max_concurrent_runs == 4
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 16
+        assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"

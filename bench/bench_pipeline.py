@@ -19,7 +19,7 @@ Figures per scenario (one video's bound; for several videos at once, the largest
 - ``overhead / step`` = (wall - bound) / steps run; ``overhead / critical step`` divides by the
   steps on the critical path (spec, references, split, image, first chunk, chain, collect,
   stitch, final), where overhead actually costs wall time.
-- ``peak RSS``: the run process plus its children (ffmpeg), sampled from /proc every 50 ms.
+- ``peak RSS``: the run process plus its children (ffmpeg), sampled from /proc every 250 ms.
 - ``calls``: provider calls made (manifests' ``calls``), equal to the cache records written.
 
 Not a test. Small frames (short side 144, 8 fps) keep media CPU from dominating on 2 cores.
@@ -33,15 +33,16 @@ from __future__ import annotations
 import argparse
 import datetime
 import json
+import multiprocessing
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -55,10 +56,45 @@ BEGIN, END = "<!-- bench_pipeline:begin -->", "<!-- bench_pipeline:end -->"
 
 SHORT_SIDE = 144
 FPS = 8
-SAMPLE_SECONDS = 0.05
+#: A /proc walk costs about 4 ms of CPU here: every 50 ms that was 8 % of a core taken from the
+#: run it measures (the 2026-11-27 results); every 250 ms it is under 2 %.
+SAMPLE_SECONDS = 0.25
 #: API-like latency (10 s per image, 30 s per chunk, 20 s music) scaled down to keep runs short.
 API_SCALE = 0.25
 JITTER_SIGMA = 0.4
+#: A scenario's process is killed after 60 s + 30 s per video: a hung run (see
+#: RESULTS.md, the logging deadlock of concurrent in-process runs) becomes a reported row.
+CHILD_TIMEOUT_SECONDS = 60
+CHILD_TIMEOUT_PER_VIDEO = 30
+
+#: Instance configurations to compare: each is merged over the shipped dagster.yaml.
+VARIANTS: dict[str, dict[str, Any]] = {
+    "shipped": {},
+    # bench/prototype_event_log.py (importable in the child: its folder is on sys.path)
+    "pooled-events": {
+        "event_log_storage": {
+            "module": "prototype_event_log",
+            "class": "PooledSqliteEventLogStorage",
+        }
+    },
+    # ... and pool slots for every beat of the 20-beat video (the shipped limit is 16).
+    "pooled-events+pools32": {
+        "event_log_storage": {
+            "module": "prototype_event_log",
+            "class": "PooledSqliteEventLogStorage",
+        },
+        "concurrency": {"pools": {"default_limit": 32}},
+    },
+}
+
+
+def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in overrides.items():
+        old = out.get(key)
+        nested = isinstance(old, dict) and isinstance(value, dict)
+        out[key] = _merged(old, value) if nested else value
+    return out
 
 
 @dataclass(frozen=True)
@@ -80,11 +116,14 @@ class Scenario:
     latency: Latency
     jitter: float = 0.0
     videos: int = 1
+    #: Each video's run in its own process (as the daemon's run launcher does), not a thread.
+    processes: bool = False
 
     def describe(self) -> str:
         kinds = "/".join(f"{d:g}" for d in sorted(set(self.beats)))
         jitter = f", jitter σ={self.jitter:g}" if self.jitter else ""
         many = f", {self.videos} videos" if self.videos > 1 else ""
+        many += ", a process per run" if self.processes else ""
         return f"{len(self.beats)} beats ({kinds} s), {self.latency.name}{jitter}{many}"
 
 
@@ -99,7 +138,8 @@ def scenarios(quick: bool) -> list[Scenario]:
             Scenario("1beat-fast", ONE, FAST),
             Scenario("6beats-fast", SIX, FAST),
             Scenario("6beats-fast-jitter", SIX, FAST, JITTER_SIGMA),
-            Scenario("6beats-fast-x3", SIX, FAST, videos=3),
+            Scenario("6beats-fast-procs1", SIX, FAST, videos=1, processes=True),
+            Scenario("6beats-fast-procs3", SIX, FAST, videos=3, processes=True),
         ]
     shapes = [("1beat", ONE), ("6beats", SIX), ("20beats", TWENTY)]
     out = []
@@ -107,9 +147,13 @@ def scenarios(quick: bool) -> list[Scenario]:
         for name, beats in shapes:
             out.append(Scenario(f"{name}-{tag}", beats, latency))
             out.append(Scenario(f"{name}-{tag}-jitter", beats, latency, JITTER_SIGMA))
+    # Several runs in one process deadlock in Dagster's logging set-up (RESULTS.md): a process
+    # per run, as the daemon's run launcher does; one video the same way is the baseline.
     for tag, latency in (("fast", FAST), ("api", API)):
-        for videos in (3, 8):
-            out.append(Scenario(f"6beats-{tag}-x{videos}", SIX, latency, videos=videos))
+        for videos in (1, 3, 8):
+            out.append(
+                Scenario(f"6beats-{tag}-procs{videos}", SIX, latency, videos=videos, processes=True)
+            )
     return out
 
 
@@ -188,6 +232,7 @@ class VideoFigures:
     critical_steps: int
     critical_step_seconds: float
     startup: float
+    events: int
     step_seconds: dict[str, float] = field(default_factory=dict)
     #: Every step's (start, end) in seconds from the run's submission, for finding gaps.
     timeline: dict[str, tuple[float, float]] = field(default_factory=dict)
@@ -258,13 +303,64 @@ def _figures(
         critical_steps=len(path),
         critical_step_seconds=sum(seconds[key] for key in path),
         startup=first_start - t0,
+        events=len(instance.all_logs(run_id)),
         step_seconds={_op(k): round(v, 3) for k, v in seconds.items() if k in path},
         timeline={k: (round(a - t0, 3), round(b - t0, 3)) for k, (a, b) in spans.items()},
     )
 
 
-def run_scenario(scenario: Scenario, instance_yaml: Path) -> dict[str, Any]:
+def execute_video(
+    home: str, video_id: str, run_config: dict[str, Any]
+) -> tuple[str, bool, float, float]:
+    """One video's run: its id, success and wall-clock start/end (a thread's or a process's)."""
     import dagster as dg
+
+    from videogen_dagster.render import render_job
+
+    started = time.time()
+    with (
+        dg.DagsterInstance.from_config(home) as instance,
+        dg.execute_job(
+            dg.reconstructable(render_job),
+            instance=instance,
+            run_config=run_config,
+            tags={"dagster/partition": video_id},
+            raise_on_error=False,
+        ) as result,
+    ):
+        return result.run_id, result.success, started, time.time()
+
+
+def _execute_all(
+    scenario: Scenario, home: str, video_ids: list[str], run_config: dict[str, Any]
+) -> dict[str, tuple[str, bool, float, float]]:
+    if scenario.processes:
+        spawn = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=len(video_ids), mp_context=spawn) as pool:
+            futures = {v: pool.submit(execute_video, home, v, run_config) for v in video_ids}
+            return {v: future.result() for v, future in futures.items()}
+    outcomes: dict[str, tuple[str, bool, float, float]] = {}
+
+    def one(video_id: str) -> None:
+        outcomes[video_id] = execute_video(home, video_id, run_config)
+
+    threads = [threading.Thread(target=one, args=(v,)) for v in video_ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return outcomes
+
+
+def _cpu_seconds() -> float:
+    """CPU used by this process and its finished children (ffmpeg, run processes)."""
+    times = os.times()
+    return times.user + times.system + times.children_user + times.children_system
+
+
+def run_scenario(scenario: Scenario, instance_yaml: Path, variant: str) -> dict[str, Any]:
+    import dagster as dg
+    import yaml
 
     from videogen_dagster.render import register, render_job
 
@@ -274,7 +370,9 @@ def run_scenario(scenario: Scenario, instance_yaml: Path) -> dict[str, Any]:
         home, store, specs = root / "home", root / "store", root / "specs"
         for path in (home, store, specs):
             path.mkdir()
-        shutil.copyfile(instance_yaml, home / "dagster.yaml")
+        config = _merged(yaml.safe_load(instance_yaml.read_text()), VARIANTS[variant])
+        (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+        os.environ["DAGSTER_HOME"] = str(home)  # as the CLI sets it
         paths = []
         for index in range(scenario.videos):
             path = specs / f"bench-{scenario.name}-{index}.yaml"
@@ -298,43 +396,25 @@ def run_scenario(scenario: Scenario, instance_yaml: Path) -> dict[str, Any]:
             video_ids, errors = register(paths, str(store), instance)
             if errors:
                 raise SystemExit(f"{scenario.name}: bad bench spec: {errors}")
-            outcomes: dict[str, tuple[str, bool, float, float]] = {}
-
-            def one(video_id: str) -> None:
-                started = time.perf_counter()
-                with dg.execute_job(
-                    dg.reconstructable(render_job),
-                    instance=instance,
-                    run_config=run_config,
-                    tags={"dagster/partition": video_id},
-                    raise_on_error=False,
-                ) as result:
-                    outcomes[video_id] = (
-                        result.run_id, result.success, started, time.perf_counter()
-                    )
-
             with TreeMemory() as memory:
+                cpu_start = _cpu_seconds()
                 wall_start = time.perf_counter()
-                threads = [threading.Thread(target=one, args=(v,)) for v in video_ids]
-                for thread in threads:
-                    thread.start()
-                for thread in threads:
-                    thread.join()
+                outcomes = _execute_all(scenario, str(home), video_ids, run_config)
                 wall = time.perf_counter() - wall_start
+                cpu = _cpu_seconds() - cpu_start
             videos = []
             for video_id in video_ids:
                 run_id, success, t0, t1 = outcomes[video_id]
                 if not success:
                     raise SystemExit(f"{scenario.name}: run {run_id} of {video_id} failed")
-                # Event timestamps are wall-clock: shift perf_counter marks onto that clock.
-                shift = time.time() - time.perf_counter()
-                videos.append(_figures(instance, store, video_id, run_id, success,
-                                       t0 + shift, t1 + shift))
+                videos.append(_figures(instance, store, video_id, run_id, success, t0, t1))
             records = sum(1 for _ in (store / ".cache").glob("*/*.json"))
     return {
+        "variant": variant,
         "scenario": asdict(scenario),
         "description": scenario.describe(),
         "wall": wall,
+        "cpu_s": cpu,
         "peak_rss_mb": memory.peak_bytes / 2**20,
         "cache_records": records,
         "videos": [asdict(v) for v in videos],
@@ -354,7 +434,9 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     critical_steps = max(v["critical_steps"] for v in videos)
     return {
         "name": result["scenario"]["name"],
-        "description": result["description"],
+        "variant": result["variant"],
+        "description": result["description"]
+        + ("" if result["variant"] == "shipped" else f" [{result['variant']}]"),
         "wall_s": round(wall, 3),
         "latency_bound_s": round(latency_bound, 3),
         "media_s": round(media, 3),
@@ -363,11 +445,13 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "wall_over_latency_bound": round(wall / latency_bound, 3),
         "serial_sum_s": round(sum(v["serial_sum"] for v in videos), 3),
         "steps": steps,
+        "events_per_step": round(sum(v["events"] for v in videos) / steps, 1),
         "overhead_per_step_ms": round((wall - bound) / steps * 1000, 1),
         "overhead_per_critical_step_ms": round((wall - bound) / critical_steps * 1000, 1),
         "startup_s": round(max(v["startup"] for v in videos), 3),
         "critical_path_steps_s": round(max(v["critical_step_seconds"] for v in videos), 3),
         "peak_rss_mb": round(result["peak_rss_mb"], 1),
+        "cpu_s": round(result["cpu_s"], 1) if "cpu_s" in result else None,
         "calls": sum(v["calls"] for v in videos),
         "cache_records": result["cache_records"],
     }
@@ -376,29 +460,36 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
 def table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
         "| scenario | wall s | bound s (latency + media) | wall/bound | wall/latency bound "
-        "| serial sum s | steps | overhead/step ms | overhead/critical step ms | start-up s "
-        "| peak RSS MB | calls |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| serial sum s | steps | events/step | overhead/step ms | overhead/critical step ms "
+        "| start-up s | CPU s | peak RSS MB | calls |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['description']} | {r['wall_s']:.2f} | {r['bound_s']:.2f} "
             f"({r['latency_bound_s']:.2f} + {r['media_s']:.2f}) | **{r['wall_over_bound']:.3f}** "
             f"| {r['wall_over_latency_bound']:.3f} | {r['serial_sum_s']:.1f} | {r['steps']} "
+            f"| {r['events_per_step']:.1f} "
             f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
-            f"| {r['startup_s']:.2f} | {r['peak_rss_mb']:.0f} | {r['calls']} |"
+            f"| {r['startup_s']:.2f} | {_or_dash(r['cpu_s'])} | {r['peak_rss_mb']:.0f} "
+            f"| {r['calls']} |"
         )
     return "\n".join(lines)
 
 
+def _or_dash(value: float | None) -> str:
+    return "–" if value is None else f"{value:.1f}"
+
+
 def many_videos(rows: Sequence[dict[str, Any]]) -> str:
-    by_name = {r["name"]: r for r in rows}
+    by_name = {(r["name"], r["variant"]): r for r in rows}
     lines = ["| videos at once | wall s | one video alone s | ratio (target ≤ 1.3) |",
              "|---|---:|---:|---:|"]
     for r in rows:
-        base, _, count = r["name"].rpartition("-x")
-        if count.isdigit() and base in by_name:
-            alone = by_name[base]["wall_s"]
+        prefix, _, count = r["name"].rpartition("-procs")
+        base = f"{prefix}-procs1"
+        if count.isdigit() and count != "1" and (base, r["variant"]) in by_name:
+            alone = by_name[base, r["variant"]]["wall_s"]
             lines.append(f"| {r['description']} | {r['wall_s']:.2f} | {alone:.2f} "
                          f"| **{r['wall_s'] / alone:.2f}** |")
     return "\n".join(lines) if len(lines) > 2 else ""
@@ -427,13 +518,28 @@ def media_bench(out: Path, repeat: int) -> str:
     return subprocess.run(command, check=True, capture_output=True, text=True).stdout
 
 
-def _child(scenario: Scenario, instance_yaml: Path, out: Path) -> dict[str, Any]:
-    target = out / f"{scenario.name}.json"
+def _child(
+    scenario: Scenario, instance_yaml: Path, variant: str, out: Path, reuse: bool
+) -> dict[str, Any] | None:
+    """The scenario's result, or None when its process had to be killed (a hung run)."""
+    target = out / f"{scenario.name}.{variant}.json"
+    hung = target.with_suffix(".hung")
+    if reuse and target.exists():
+        return json.loads(target.read_text())
+    if reuse and hung.exists():
+        return None
     command = [
         sys.executable, __file__, "--child", json.dumps(asdict(scenario)),
-        "--instance-yaml", str(instance_yaml), "--child-output", str(target),
+        "--instance-yaml", str(instance_yaml), "--variants", variant,
+        "--child-output", str(target),
     ]
-    subprocess.run(command, check=True)
+    limit = CHILD_TIMEOUT_SECONDS + CHILD_TIMEOUT_PER_VIDEO * scenario.videos
+    try:
+        subprocess.run(command, check=True, timeout=limit)
+    except subprocess.TimeoutExpired:
+        print(f"  {scenario.name} [{variant}]: killed after {limit} s", file=sys.stderr)
+        hung.write_text(f"killed after {limit} s\n")
+        return None
     return json.loads(target.read_text())
 
 
@@ -441,7 +547,7 @@ def _scenario_from_json(text: str) -> Scenario:
     data = json.loads(text)
     return Scenario(
         name=data["name"], beats=tuple(data["beats"]), latency=Latency(**data["latency"]),
-        jitter=data["jitter"], videos=data["videos"],
+        jitter=data["jitter"], videos=data["videos"], processes=data["processes"],
     )
 
 
@@ -454,18 +560,22 @@ def _replace_section(path: Path, text: str) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="four fast scenarios, no media")
+    parser.add_argument("--quick", action="store_true", help="five fast scenarios, no media")
     parser.add_argument("--only", help="comma-separated scenario names to run")
     parser.add_argument("--instance-yaml", type=Path, default=INSTANCE_CONFIG,
                         help="dagster.yaml for the temporary instances (default: the shipped one)")
+    parser.add_argument("--variants", default="shipped",
+                        help=f"instance variants to compare, of {', '.join(VARIANTS)}")
     parser.add_argument("--out", type=Path, default=BENCH / "out")
+    parser.add_argument("--reuse", action="store_true",
+                        help="take a scenario's saved JSON from --out instead of running it")
     parser.add_argument("--no-media", action="store_true", help="skip bench_media.py")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        result = run_scenario(_scenario_from_json(args.child), args.instance_yaml)
+        result = run_scenario(_scenario_from_json(args.child), args.instance_yaml, args.variants)
         args.child_output.write_text(json.dumps(result, indent=2))
         return 0
 
@@ -476,13 +586,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     info = machine()
     rows = []
-    for scenario in chosen:
-        print(f"running {scenario.name}: {scenario.describe()}", file=sys.stderr, flush=True)
-        row = summarise(_child(scenario, args.instance_yaml, args.out))
+    variants = args.variants.split(",")
+    hung: list[str] = []
+    for scenario, variant in ((s, v) for s in chosen for v in variants):
+        print(f"running {scenario.name} [{variant}]: {scenario.describe()}", file=sys.stderr,
+              flush=True)
+        result = _child(scenario, args.instance_yaml, variant, args.out, args.reuse)
+        if result is None:
+            hung.append(f"{scenario.describe()} [{variant}]")
+            continue
+        row = summarise(result)
         rows.append(row)
         print(f"  wall {row['wall_s']:.2f} s, bound {row['bound_s']:.2f} s, "
               f"ratio {row['wall_over_bound']:.3f}", file=sys.stderr, flush=True)
-    media = "" if args.quick or args.no_media else media_bench(args.out, repeat=3)
+    media_md = args.out / "media.md"
+    media = ""
+    if not (args.quick or args.no_media):
+        reused = args.reuse and media_md.exists()
+        media = media_md.read_text() if reused else media_bench(args.out, repeat=3)
+        media_md.write_text(media)
     mode = "quick" if args.quick else "full"
     config = args.instance_yaml.resolve()
     config_name = config.relative_to(REPO) if config.is_relative_to(REPO) else config
@@ -496,6 +618,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"{API.image:g}/{API.clip:g}/{API.music:g} s; jitter = lognormal σ {JITTER_SIGMA:g}.",
         table(rows),
         many_videos(rows),
+        "".join(f"- HUNG (no progress, killed): {h}\n" for h in hung),
         media,
     ) if part)
     (args.out / f"pipeline-{mode}.md").write_text(text + "\n")

@@ -132,7 +132,7 @@ class _Ledger:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._reserved: dict[tuple[int, str], float] = {}
+        self._reserved: dict[str, float] = {}  # by the ledger's URI
 
     def _spent(self, store: Store, key: str) -> float:
         if not store.exists(key):
@@ -150,8 +150,8 @@ class _Ledger:
         with self._lock:
             video_key = layout.cost_ledger(video_id)
             checks = (
-                (budget.per_video, video_key, (id(store), video_key), f"video {video_id!r}"),
-                (budget.total, self.GLOBAL_KEY, (id(store), self.GLOBAL_KEY), "the store"),
+                (budget.per_video, video_key, store.uri(video_key), f"video {video_id!r}"),
+                (budget.total, self.GLOBAL_KEY, store.uri(self.GLOBAL_KEY), "the store"),
             )
             for cap, key, slot, name in checks:
                 if cap is None:
@@ -170,7 +170,7 @@ class _Ledger:
     def settle(self, store: Store, video_id: str, estimate: float, record: dict[str, Any]) -> None:
         with self._lock:
             for key in (layout.cost_ledger(video_id), self.GLOBAL_KEY):
-                slot = (id(store), key)
+                slot = store.uri(key)
                 self._reserved[slot] = max(0.0, self._reserved.get(slot, 0.0) - estimate)
                 if record is not None and record["cost"] > 0:
                     store.append_line(key, json.dumps(record))
@@ -458,8 +458,24 @@ class Generator:
             raise CorruptMediaError(
                 f"{generated.provider} returned unreadable music: {exc}"
             ) from exc
-        length = info.audio_duration or 0.0
+        # The header's duration survives a cut-off file; the audio packets present do not.
+        length = min(info.audio_duration or 0.0, _audio_packet_seconds(generated.data))
         if not info.has_audio or length < request.duration - CLIP_DURATION_TOLERANCE:
             raise CorruptMediaError(
                 f"{generated.provider} returned {length:.2f} s of music, asked {request.duration} s"
             )
+
+
+def _audio_packet_seconds(data: bytes) -> float:
+    """Seconds of audio actually present in ``data``, summed over its packets."""
+    import av
+
+    try:
+        with av.open(io.BytesIO(data)) as container:
+            if not container.streams.audio:
+                return 0.0
+            stream = container.streams.audio[0]
+            ticks = sum(packet.duration or 0 for packet in container.demux(stream) if packet.size)
+            return float(ticks * stream.time_base)
+    except av.FFmpegError as exc:
+        raise CorruptMediaError(f"music does not decode: {exc}") from exc

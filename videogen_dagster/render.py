@@ -7,15 +7,20 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import dagster as dg
+from dagster._core.instance.ref import InstanceRef
+from dagster_shared.serdes import deserialize_value, serialize_value
 
 from videogen_dagster.domain.errors import SpecError
 from videogen_dagster.pipeline.specs import register_spec_file
@@ -68,46 +73,99 @@ def render(
     store_uri: str,
     instance: dg.DagsterInstance,
     *,
+    run_config: Mapping[str, Any] | None = None,
     out: TextIO = sys.stderr,
     poll_seconds: float = 0.5,
 ) -> tuple[list[RenderOutcome], list[SpecError]]:
-    """Register and render every spec concurrently, printing progress per video to ``out``."""
+    """Register and render every spec concurrently, printing progress per video to ``out``.
+
+    Each video's run executes in a process of its own: several runs started on threads of one
+    process can deadlock inside Dagster (each run start reconfigures Python's logging while
+    other runs' steps hold its handlers and the SQLite lock).
+    """
     video_ids, spec_errors = register(paths, store_uri, instance)
-    run_config = {"resources": {"store": {"config": {"uri": store_uri}}}}
     outcomes = [RenderOutcome(video_id) for video_id in dict.fromkeys(video_ids)]
-    job = dg.reconstructable(render_job)
-
-    def run_one(outcome: RenderOutcome) -> None:
-        try:
-            with dg.execute_job(
-                job,
-                instance=instance,
-                run_config=run_config,
-                tags={"dagster/partition": outcome.video_id},
-            ) as result:
-                outcome.run_id = result.run_id
-                outcome.success = result.success
-                if not result.success:
-                    outcome.errors = _failure_messages(instance, result.run_id)
-        except Exception as exc:  # an error outside any step: report it, keep the others going
-            outcome.errors = [f"{type(exc).__name__}: {exc}"]
-
-    threads = [threading.Thread(target=run_one, args=(o,), daemon=True) for o in outcomes]
-    for thread in threads:
-        thread.start()
-    progress = _Progress(instance, outcomes, out)
-    while any(thread.is_alive() for thread in threads):
-        progress.show()
-        time.sleep(poll_seconds)
-    for thread in threads:
-        thread.join()
-    progress.show()
-
+    config = _merge(
+        dict(run_config or {}), {"resources": {"store": {"config": {"uri": store_uri}}}}
+    )
     store = open_store(store_uri)
-    for outcome in outcomes:
-        if outcome.success:
-            outcome.final_uri = store.uri(layout.final_video(outcome.video_id))
+    with tempfile.TemporaryDirectory(prefix="videogen-render-") as tmp:
+        children = {
+            outcome.video_id: _start_child(Path(tmp), outcome.video_id, config, instance)
+            for outcome in outcomes
+        }
+        progress = _Progress(instance, outcomes, out)
+        while any(child.poll() is None for child in children.values()):
+            progress.show()
+            time.sleep(poll_seconds)
+        for outcome in outcomes:
+            outcome.run_id = (Path(tmp) / f"{outcome.video_id}.run").read_text().strip()
+            outcome.success = children[outcome.video_id].returncode == 0
+            if outcome.success:
+                outcome.final_uri = store.uri(layout.final_video(outcome.video_id))
+            elif outcome.run_id:
+                outcome.errors = _failure_messages(instance, outcome.run_id)
+            if not outcome.success and not outcome.errors:
+                log = (Path(tmp) / f"{outcome.video_id}.log").read_text().strip()
+                outcome.errors = [log.splitlines()[-1] if log else "the render process died"]
+        progress.show()
     return outcomes, spec_errors
+
+
+def _start_child(
+    folder: Path, video_id: str, run_config: Mapping[str, Any], instance: dg.DagsterInstance
+) -> subprocess.Popen[bytes]:
+    request = folder / f"{video_id}.json"
+    request.write_text(
+        json.dumps(
+            {
+                "video_id": video_id,
+                "run_config": run_config,
+                "instance_ref": serialize_value(instance.get_ref()),
+                "run_id_file": str(folder / f"{video_id}.run"),
+            }
+        )
+    )
+    (folder / f"{video_id}.run").touch()
+    with open(folder / f"{video_id}.log", "wb") as log:
+        return subprocess.Popen(
+            [sys.executable, "-c", _CHILD, str(request)],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+_CHILD = (
+    "import sys; from videogen_dagster.render import run_child; sys.exit(run_child(sys.argv[1]))"
+)
+
+
+def run_child(request_path: str) -> int:
+    """A child process's side of ``render``: run one video on the parent's instance."""
+    request = json.loads(Path(request_path).read_text())
+    instance_ref = deserialize_value(request["instance_ref"], InstanceRef)
+    with (
+        dg.DagsterInstance.from_ref(instance_ref) as instance,
+        dg.execute_job(
+            dg.reconstructable(render_job),
+            instance=instance,
+            run_config=request["run_config"],
+            tags={"dagster/partition": request["video_id"]},
+        ) as result,
+    ):
+        Path(request["run_id_file"]).write_text(result.run_id)
+        return 0 if result.success else 1
+
+
+def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``extra`` merged in, nested mappings merged key by key."""
+    for key, value in extra.items():
+        if isinstance(value, Mapping) and isinstance(base.get(key), Mapping):
+            base[key] = _merge(dict(base[key]), value)
+        else:
+            base[key] = value
+    return base
 
 
 def _failure_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
@@ -127,11 +185,15 @@ class _Progress:
     def __init__(self, instance: dg.DagsterInstance, outcomes: list[RenderOutcome], out: TextIO):
         self._instance, self._outcomes, self._out = instance, outcomes, out
         self._last: dict[str, str] = {}
+        self._started = datetime.now(UTC)
 
     def _run_id(self, outcome: RenderOutcome) -> str | None:
         if not outcome.run_id:
             runs = self._instance.get_run_records(
-                dg.RunsFilter(tags={"dagster/partition": outcome.video_id}), limit=1
+                dg.RunsFilter(
+                    tags={"dagster/partition": outcome.video_id}, created_after=self._started
+                ),
+                limit=1,
             )
             if runs:
                 outcome.run_id = runs[0].dagster_run.run_id

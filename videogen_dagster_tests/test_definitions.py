@@ -73,7 +73,9 @@ def run(args, env, cwd):
 
 
 def test_dagster_definitions_validate(cli_env, tmp_path):
-    result = run([BIN / "dagster", "definitions", "validate", "-w", ROOT / "workspace.yaml"], cli_env, ROOT)
+    result = run(
+        [BIN / "dagster", "definitions", "validate", "-w", ROOT / "workspace.yaml"], cli_env, ROOT
+    )
     assert result.returncode == 0, result.stderr[-2000:]
 
 
@@ -89,16 +91,22 @@ def test_dagster_job_execute_renders_a_registered_partition(cli_env, tmp_path):
     assert registered.stdout.split() == ["two-beats"]
 
     config = tmp_path / "small.yaml"
-    config.write_text(yaml.safe_dump(
-        {"resources": {"generation": {"config": {"local": {"short_side": 144}}}}}
-    ))
+    config.write_text(
+        yaml.safe_dump({"resources": {"generation": {"config": {"local": {"short_side": 144}}}}})
+    )
     executed = run(
         [
-            BIN / "dagster", "job", "execute",
-            "-m", "videogen_dagster.definitions",
-            "-j", "render_video",
-            "-c", config,
-            "--tags", json.dumps({"dagster/partition": "two-beats"}),
+            BIN / "dagster",
+            "job",
+            "execute",
+            "-m",
+            "videogen_dagster.definitions",
+            "-j",
+            "render_video",
+            "-c",
+            config,
+            "--tags",
+            json.dumps({"dagster/partition": "two-beats"}),
         ],
         cli_env,
         tmp_path,

@@ -1,5 +1,4 @@
-"""The video's assets outside the per-beat fan-out: spec, references, stitched video, music, final."""
-
+"""The assets outside the per-beat fan-out: spec, references, stitched video, music, final."""
 
 from typing import Any
 
@@ -70,7 +69,9 @@ def spec(
     )
 
 
-@dg.asset(partitions_def=videos, group_name="video", retry_policy=GENERATION_RETRY, pool="image_api")
+@dg.asset(
+    partitions_def=videos, group_name="video", retry_policy=GENERATION_RETRY, pool="image_api"
+)
 def references(
     context: dg.AssetExecutionContext,
     spec: ValidatedSpec,
@@ -191,4 +192,3 @@ def final_video(
             ),
         ],
     )
-

@@ -1,6 +1,5 @@
 """How our errors become Dagster failures: retried only when retrying can help."""
 
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any

@@ -1,6 +1,5 @@
 """Metadata helpers: what a person sees for each asset in the Dagster UI."""
 
-
 import base64
 from typing import Any
 
@@ -11,7 +10,8 @@ from videogen_dagster.pipeline.records import Generation
 
 
 def image_md(png: bytes, alt: str, width: int = 320) -> dg.MetadataValue:
-    """A small inline thumbnail; Dagster has no image metadata type and the event log must stay small."""
+    """A small inline thumbnail: Dagster has no image metadata type, and the event log must
+    stay small."""
     encoded = base64.b64encode(thumbnail_png(png, width)).decode("ascii")
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})")
 

@@ -4,7 +4,6 @@
 secrets only ever enter as ``dg.EnvVar`` so Dagster never shows or stores their values.
 """
 
-
 import functools
 import json
 import os
@@ -176,7 +175,10 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, dg.Co
         runway = RunwayConfig(
             api_key=dg.EnvVar("RUNWAYML_API_SECRET"), base_url=env.get("RUNWAYML_BASE_URL")
         )
-    s3 = {"s3_endpoint_url": env.get("VIDEOGEN_S3_ENDPOINT_URL"), "s3_region": env.get("AWS_REGION")}
+    s3 = {
+        "s3_endpoint_url": env.get("VIDEOGEN_S3_ENDPOINT_URL"),
+        "s3_region": env.get("AWS_REGION"),
+    }
     budget = {
         "budget_per_video": _float_or_none(env.get("VIDEOGEN_BUDGET_PER_VIDEO")),
         "budget_total": _float_or_none(env.get("VIDEOGEN_BUDGET_TOTAL")),

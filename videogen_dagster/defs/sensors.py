@@ -6,7 +6,6 @@ changes again) without holding up the others. Registration validates a file comp
 copying it into the store, so a bad file leaves nothing behind.
 """
 
-
 import hashlib
 import json
 from pathlib import PurePosixPath

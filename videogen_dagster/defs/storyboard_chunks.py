@@ -7,7 +7,6 @@ continuous chunks are made in order inside one step; each is cached as soon as i
 retried step pays only for what is missing.
 """
 
-
 import dagster as dg
 
 from videogen_dagster.defs.failures import GENERATION_RETRY, fail_without_retry_on_user_errors
@@ -157,4 +156,3 @@ storyboard_and_chunks = dg.AssetsDefinition.from_graph(
         "chunks": "The video clips of every beat, in chunk order.",
     },
 )
-

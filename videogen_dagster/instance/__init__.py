@@ -14,7 +14,7 @@ DEFAULT_DAGSTER_HOME = "dagster_home"
 
 
 def ensure_dagster_home() -> Path:
-    """``$DAGSTER_HOME`` (set to ``./dagster_home`` when unset), with our dagster.yaml if it has none."""
+    """``$DAGSTER_HOME`` (``./dagster_home`` when unset), given our dagster.yaml if it has none."""
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)

@@ -17,7 +17,7 @@ from videogen_dagster.media.errors import MediaError
 from videogen_dagster.media.frames import extract_first_frame, extract_last_frame
 from videogen_dagster.media.images import psnr, resize_exact, thumbnail_png
 from videogen_dagster.media.probe import MediaInfo, probe, probe_bytes
-from videogen_dagster.media.soundtrack import add_soundtrack
+from videogen_dagster.media.soundtrack import add_soundtrack, mux_soundtrack, prepare_soundtrack
 from videogen_dagster.media.stitch import StitchResult, stitch_clips
 from videogen_dagster.media.trim import trim_clip
 
@@ -36,6 +36,8 @@ __all__ = [
     "continuous_start_image",
     "extract_first_frame",
     "extract_last_frame",
+    "mux_soundtrack",
+    "prepare_soundtrack",
     "probe",
     "probe_bytes",
     "psnr",

@@ -29,14 +29,13 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run(stream: ffmpeg.nodes.OutputStream, *, what: str, stdin: bytes | None = None) -> bytes:
+def run(stream: ffmpeg.nodes.OutputStream, *, what: str) -> bytes:
     """Run one ffmpeg command; returns its stdout. ``what`` names the operation and file."""
     try:
         out, _ = stream.global_args(*GLOBAL_ARGS).run(
             cmd=ffmpeg_exe(),
             capture_stdout=True,
             capture_stderr=True,
-            input=stdin,
             overwrite_output=True,
         )
     except ffmpeg.Error as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import ffmpeg
@@ -12,6 +13,53 @@ from videogen_dagster.media.ffmpeg import atomic_output, run
 from videogen_dagster.media.probe import probe
 
 
+def prepare_soundtrack(
+    music: Path,
+    dst: Path,
+    duration: float,
+    *,
+    volume_db: float = -14.0,
+    fade_seconds: float = 1.5,
+) -> None:
+    """Write ``music`` as the soundtrack of a ``duration``-second video: looped or cut to length,
+    faded in and out over ``fade_seconds`` (at most half the video) and lowered by ``volume_db``
+    so it sits under any narration added later.
+
+    This is the slow part (the AAC encoder); it needs only the video's length, so the pipeline
+    does it while the clips are still being made and ``mux_soundtrack`` just copies streams.
+    """
+    fade = min(fade_seconds, duration / 2)
+    audio = (
+        ffmpeg.input(str(music), stream_loop=-1)
+        .audio.filter("atrim", duration=duration)
+        .filter("asetpts", "PTS-STARTPTS")
+        .filter("afade", t="in", st=0, d=fade)
+        .filter("afade", t="out", st=duration - fade, d=fade)
+        .filter("volume", f"{volume_db}dB")
+    )
+    with atomic_output(dst) as partial:
+        stream = ffmpeg.output(audio, str(partial), t=duration, f="mp4", **AAC_OPTIONS)
+        run(stream, what=f"prepare the soundtrack from {music}")
+
+
+def mux_soundtrack(video: Path, soundtrack: Path, dst: Path) -> None:
+    """``video`` with ``soundtrack`` (from ``prepare_soundtrack``) under it; both streams copied,
+    so adding music never re-encodes (or degrades) the picture."""
+    info = probe(video)
+    if not info.has_video:
+        raise MediaError(f"cannot add a soundtrack to {video}: it has no video stream")
+    with atomic_output(dst) as partial:
+        stream = ffmpeg.output(
+            ffmpeg.input(str(video)).video,
+            ffmpeg.input(str(soundtrack)).audio,
+            str(partial),
+            t=info.duration,
+            movflags="+faststart",
+            c="copy",
+        )
+        run(stream, what=f"lay {soundtrack} under {video}")
+
+
 def add_soundtrack(
     video: Path,
     music: Path,
@@ -20,34 +68,14 @@ def add_soundtrack(
     volume_db: float = -14.0,
     fade_seconds: float = 1.5,
 ) -> None:
-    """Mux ``music`` under ``video`` into ``dst``: looped or cut to the video's length.
-
-    The music fades in and out over ``fade_seconds`` (at most half the video) and is lowered by
-    ``volume_db`` so it sits under any narration added later. The video stream is copied
-    packet for packet: adding music never re-encodes (or degrades) the picture.
-    """
+    """Mux ``music`` under ``video`` into ``dst`` in one call: ``prepare_soundtrack`` for the
+    video's length, then ``mux_soundtrack``."""
     info = probe(video)
     if not info.has_video:
         raise MediaError(f"cannot add a soundtrack to {video}: it has no video stream")
-    length = info.duration
-    fade = min(fade_seconds, length / 2)
-    audio = (
-        ffmpeg.input(str(music), stream_loop=-1)
-        .audio.filter("atrim", duration=length)
-        .filter("asetpts", "PTS-STARTPTS")
-        .filter("afade", t="in", st=0, d=fade)
-        .filter("afade", t="out", st=length - fade, d=fade)
-        .filter("volume", f"{volume_db}dB")
-    )
-    picture = ffmpeg.input(str(video)).video
-    with atomic_output(dst) as partial:
-        stream = ffmpeg.output(
-            picture,
-            audio,
-            str(partial),
-            t=length,
-            movflags="+faststart",
-            **{"c:v": "copy"},
-            **AAC_OPTIONS,
+    with tempfile.TemporaryDirectory(prefix="videogen-soundtrack-") as tmp:
+        soundtrack = Path(tmp) / "soundtrack.m4a"
+        prepare_soundtrack(
+            music, soundtrack, info.duration, volume_db=volume_db, fade_seconds=fade_seconds
         )
-        run(stream, what=f"lay {music} under {video}")
+        mux_soundtrack(video, soundtrack, dst)

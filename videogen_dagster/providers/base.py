@@ -177,7 +177,9 @@ class Provider:
         return self.clips.clip_lengths
 
 
-def request_fingerprint(generator: ImageGenerator | ClipGenerator | MusicGenerator, request: Any) -> str:
+def request_fingerprint(
+    generator: ImageGenerator | ClipGenerator | MusicGenerator, request: Any
+) -> str:
     """A hash of everything that determines a generation's result: backend, model and request.
 
     Byte fields (start image, references) enter by their SHA-256, so equal content hashes

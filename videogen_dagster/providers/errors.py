@@ -47,4 +47,4 @@ class CorruptMediaError(TransientProviderError):
 
 
 class UnsupportedRequestError(ProviderError):
-    """Asked for something the provider cannot make (a size, an aspect ratio): raised before paying."""
+    """Asked for what the provider cannot make (a size, an aspect ratio): raised before paying."""

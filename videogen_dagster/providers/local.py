@@ -130,6 +130,9 @@ class LocalImages(ImageGenerator):
         self.settings = settings
         self._latency = _Latency(settings)
 
+    def estimate_cost(self, request: ImageRequest) -> float:
+        return self.settings.price_per_image
+
     def generate_image(self, request: ImageRequest) -> Generated:
         fingerprint = request_fingerprint(self, request)
         latency = self._latency.wait(self.settings.image_latency, fingerprint)
@@ -165,6 +168,9 @@ class LocalClips(ClipGenerator):
         self.clip_lengths = settings.clip_lengths
         self.sizes = settings.sizes()
         self._latency = _Latency(settings)
+
+    def estimate_cost(self, request: ClipRequest) -> float:
+        return self.settings.price_per_video_second * request.duration
 
     def generate_clip(self, request: ClipRequest, journal: JobJournal | None = None) -> Generated:
         """Renders at once (no job to resume, so ``journal`` is unused)."""
@@ -215,6 +221,9 @@ class LocalMusic(MusicGenerator):
     def __init__(self, settings: LocalSettings = LocalSettings()) -> None:
         self.settings = settings
         self._latency = _Latency(settings)
+
+    def estimate_cost(self, request: MusicRequest) -> float:
+        return self.settings.price_per_music_second * request.duration
 
     def generate_music(self, request: MusicRequest) -> Generated:
         if request.duration <= 0:

@@ -80,6 +80,9 @@ def _per_size(square: float, landscape_or_portrait: float) -> dict[str, float]:
             "1024x1536": landscape_or_portrait}
 
 
+#: Input tokens one reference image is billed as at most (a 1536x1024 image is about 1,300).
+ESTIMATED_TOKENS_PER_REFERENCE = 2_000
+
 #: Chat models' list prices (USD per 1M tokens: input, output, cached input).
 DEFAULT_TOKEN_PRICES: Mapping[str, TokenPrice] = {
     "gpt-4.1-mini": TokenPrice(0.40, 1.60, 0.10),
@@ -324,6 +327,13 @@ class OpenAIImages(ImageGenerator):
         self._price = settings.image_prices[settings.image_model]
         self._client = client or settings.client()
         self._sleep = sleep
+
+    def estimate_cost(self, request: ImageRequest) -> float:
+        """The image's price plus its input tokens, reckoned high so the budget errs safe."""
+        api_size = nearest_gpt_image_size(request.size)
+        text_tokens = len(f"{request.prompt} {request.style or ''}") // 2 + 1
+        image_tokens = ESTIMATED_TOKENS_PER_REFERENCE * len(request.references)
+        return self._price.cost(self.quality, str(api_size), text_tokens, image_tokens)
 
     def generate_image(self, request: ImageRequest) -> Generated:
         api_size = nearest_gpt_image_size(request.size)

@@ -142,6 +142,9 @@ class RunwayClips(ClipGenerator):
         self._sleep = sleep
         self._clock = clock
 
+    def estimate_cost(self, request: ClipRequest) -> float:
+        return round(self.settings.price_per_second[self.model] * request.duration, 6)
+
     def generate_clip(self, request: ClipRequest, journal: JobJournal | None = None) -> Generated:
         ratio = self._check(request)
         task_id = self._resume(journal)

@@ -53,7 +53,7 @@ class Store(ABC):
 
     @abstractmethod
     def local_path(self, key: str) -> AbstractContextManager[Path]:
-        """A local file holding the object, for ffmpeg; a temporary copy where the store is remote."""
+        """A local file holding the object, for ffmpeg (a temporary copy from a remote store)."""
 
     @abstractmethod
     def append_line(self, key: str, line: str) -> None:

@@ -6,7 +6,9 @@ from videogen_dagster.store.base import Store
 from videogen_dagster.store.local import LocalStore
 
 
-def open_store(uri: str, *, s3_endpoint_url: str | None = None, s3_region: str | None = None) -> Store:
+def open_store(
+    uri: str, *, s3_endpoint_url: str | None = None, s3_region: str | None = None
+) -> Store:
     """The store named by ``uri``; ``s3_*`` apply only to ``s3://`` URIs."""
     if uri.startswith("s3://"):
         from videogen_dagster.store.s3 import S3Store

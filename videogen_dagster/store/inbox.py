@@ -13,7 +13,6 @@ from pathlib import Path
 from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 
 
-
 @dataclass(frozen=True)
 class InboxEntry:
     """One spec file in the inbox; ``version`` changes whenever its content may have."""

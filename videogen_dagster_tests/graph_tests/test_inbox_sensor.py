@@ -89,6 +89,8 @@ def test_twenty_files_dropped_at_once_each_get_one_run_request(instance, tmp_pat
     for i in range(20):
         write_spec(inbox, f"clip-{i:02d}.yaml", GOOD.replace("paper boat", f"boat {i}"))
     result = tick(instance, inbox, store_root)
-    assert sorted(r.partition_key for r in result.run_requests) == [f"clip-{i:02d}" for i in range(20)]
+    assert sorted(r.partition_key for r in result.run_requests) == [
+        f"clip-{i:02d}" for i in range(20)
+    ]
     assert len({r.run_key for r in result.run_requests}) == 20
     assert set(instance.get_dynamic_partitions(videos.name)) == {f"clip-{i:02d}" for i in range(20)}

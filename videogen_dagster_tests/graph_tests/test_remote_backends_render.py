@@ -28,7 +28,10 @@ def remote_run_config(store_uri, s3_endpoint, openai_server, runway_server):
                     "planner": "openai",
                     "images": "openai",
                     "clips": "runway",
-                    "openai": {"api_key": openai_server.api_key, "base_url": f"{openai_server.url}/v1"},
+                    "openai": {
+                        "api_key": openai_server.api_key,
+                        "base_url": f"{openai_server.url}/v1",
+                    },
                     "runway": {
                         "api_key": runway_server.api_key,
                         "base_url": runway_server.url,
@@ -80,7 +83,8 @@ def test_render_through_openai_and_runway_into_s3(
     assert all(c["uri"].startswith(f"s3://{s3_bucket}/videos/") for c in manifest["chunks"])
     assert manifest["total_cost"] > 0
     assert manifest["total_cost"] == round(
-        sum(c["cost"] for c in manifest["chunks"]) + sum(b["image"]["cost"] for b in manifest["beats"]),
+        sum(c["cost"] for c in manifest["chunks"])
+        + sum(b["image"]["cost"] for b in manifest["beats"]),
         6,
     )
     content_types = {

@@ -36,7 +36,9 @@ beats:
 
 def test_render_makes_final_video_manifest_and_passing_checks(instance, tmp_path):
     store_root = tmp_path / "store"
-    video_id = register(instance, store_root, write_spec(tmp_path / "specs", "night.yaml", MIXED_SPEC))
+    video_id = register(
+        instance, store_root, write_spec(tmp_path / "specs", "night.yaml", MIXED_SPEC)
+    )
     result = execute(instance, store_root, video_id)
     assert result.success
 

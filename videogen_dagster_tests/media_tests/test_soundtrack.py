@@ -7,7 +7,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from videogen_dagster.media import MediaError, add_soundtrack, probe
+from videogen_dagster.media import (
+    MediaError,
+    add_soundtrack,
+    mux_soundtrack,
+    prepare_soundtrack,
+    probe,
+)
 from videogen_dagster.providers.base import MusicRequest
 from videogen_dagster.providers.local import LocalMusic
 from videogen_dagster_tests.media_tests.support import (
@@ -67,3 +73,20 @@ def test_music_without_audio_is_an_error_with_ffmpegs_message(tmp_path: Path):
 
     assert caught.value.stderr  # ffmpeg's own words are kept
     assert not (tmp_path / "out.mp4").exists()
+
+
+def test_a_prepared_soundtrack_is_muxed_by_copying_both_streams(tmp_path: Path):
+    """The pipeline prepares the soundtrack while clips are made, then only copies streams."""
+    video = local_clip(tmp_path / "v.mp4", storyboard("a calm sea"), duration=2.0)
+    soundtrack = tmp_path / "soundtrack.m4a"
+    prepare_soundtrack(_music(tmp_path / "m.m4a", 1.0), soundtrack, 2.0, fade_seconds=0.3)
+    prepared = probe(soundtrack)
+    assert prepared.has_audio and not prepared.has_video
+    assert prepared.audio_duration == pytest.approx(2.0, abs=0.05)
+
+    mux_soundtrack(video, soundtrack, tmp_path / "out.mp4")
+
+    assert video_packets(tmp_path / "out.mp4") == video_packets(video)
+    laid, _ = audio_samples(tmp_path / "out.mp4")
+    source, _ = audio_samples(soundtrack)
+    assert np.array_equal(laid[: len(source)], source[: len(laid)])

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
 from videogen_dagster.defs.partitions import videos
+from videogen_dagster.instance import INSTANCE_CONFIG
 from videogen_dagster.media import MediaError, probe
 from videogen_dagster.pipeline.specs import register_spec_file
 from videogen_dagster.store import layout
@@ -138,3 +141,37 @@ def corrupt_media(store_root: Path) -> list[str]:
 
 def media_count(store_root: Path) -> int:
     return sum(1 for p in store_root.rglob("*") if p.is_file() and p.suffix in MEDIA_SUFFIXES)
+
+
+def home_instance(home: Path) -> dg.DagsterInstance:
+    """An instance in ``home`` with the shipped settings, shareable with subprocesses."""
+    from dagster._core.instance.ref import InstanceRef
+
+    home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
+    return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
+
+
+def start_runner(
+    home: Path, store_root: Path, book: FaultBook, video_id: str, **local: Any
+) -> subprocess.Popen[bytes]:
+    """``runner`` in a process of its own on the instance in ``home``."""
+    args = ["render", str(store_root), str(book.path), video_id, json.dumps(local)]
+    return start_process(args, book.path.with_name(f"runner-{video_id}.log"), DAGSTER_HOME=home)
+
+
+def start_process(args: list[str], log_path: Path, **env: Any) -> subprocess.Popen[bytes]:
+    """``python -m ...reliability_tests.runner ARGS`` with its output in ``log_path``."""
+    # Dagster logs to stderr at length: a file, not a pipe nobody drains while the run goes on.
+    with open(log_path, "ab") as log:
+        return subprocess.Popen(
+            [sys.executable, "-m", "videogen_dagster_tests.reliability_tests.runner", *args],
+            env={**os.environ, **{k: str(v) for k, v in env.items()}},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def runner_log(book: FaultBook, video_id: str) -> str:
+    """The end of a runner's log, for an assertion message."""
+    return book.path.with_name(f"runner-{video_id}.log").read_text()[-3000:]

@@ -139,7 +139,7 @@ def drift(work: Path) -> list[dict]:
         "colour match": ContinuityPolicy(colour_match=True, reanchor_after_hops=0),
         "re-anchor after 2 hops": ContinuityPolicy(colour_match=False, reanchor_after_hops=2),
         "colour match + re-anchor after 2 hops": ContinuityPolicy(reanchor_after_hops=2),
-        "default (colour match + re-anchor after 4)": ContinuityPolicy(),
+        "colour match + re-anchor after 4": ContinuityPolicy(reanchor_after_hops=4),
     }
     rows = []
     for name, policy in policies.items():

@@ -239,6 +239,17 @@ class Generator:
         if self.store.exists(key):
             return [BeatSpec.model_validate(b) for b in json.loads(self.store.read_text(key))]
         beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
+        if planner.last_cost:
+            record = {
+                "timestamp": datetime.now(UTC).isoformat(),
+                "video_id": self.video_id,
+                "what": "beat planning",
+                "fingerprint": fingerprint,
+                "provider": planner.name,
+                "model": planner.model,
+                "cost": planner.last_cost,
+            }
+            _LEDGER.settle(self.store, self.video_id, 0.0, record)
         payload = json.dumps([b.model_dump() for b in beats])
         self.store.write_text(key, payload, "application/json")
         return beats

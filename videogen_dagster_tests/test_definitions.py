@@ -141,5 +141,6 @@ def test_shipped_instance_config_queues_runs_and_limits_pools(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 4
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 16
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 32
+        assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"

@@ -12,7 +12,7 @@ import dagster as dg
 from pydantic import Field
 
 from videogen_dagster.generation import Budget, Generator
-from videogen_dagster.pipeline.chunks import ContinuitySettings
+from videogen_dagster.media import ContinuityPolicy
 from videogen_dagster.providers.base import Provider
 from videogen_dagster.settings import resolve_store_uri
 from videogen_dagster.store.base import Store
@@ -84,7 +84,7 @@ class GenerationResource(dg.ConfigurableResource):
     budget_total: float | None = Field(default=None, description="USD cap for the whole store.")
     colour_match: bool = Field(default=True, description="Colour-match continuous chunks.")
     reanchor_after_hops: int = Field(
-        default=4, description="Restart a chain from its storyboard image after N hops (0: never)."
+        default=0, description="Restart a chain from its storyboard image after N hops (0: never)."
     )
     generate_reference: bool = Field(
         default=False, description="Generate a style reference image when a spec gives none."
@@ -97,8 +97,8 @@ class GenerationResource(dg.ConfigurableResource):
         budget = Budget(per_video=self.budget_per_video, total=self.budget_total)
         return Generator(self.provider(), store, video_id, budget=budget)
 
-    def continuity(self) -> ContinuitySettings:
-        return ContinuitySettings(
+    def continuity(self) -> ContinuityPolicy:
+        return ContinuityPolicy(
             colour_match=self.colour_match, reanchor_after_hops=self.reanchor_after_hops
         )
 

@@ -12,7 +12,13 @@ from typing import Any
 
 from videogen_dagster.domain.validation import ValidatedSpec
 from videogen_dagster.generation import Generator
-from videogen_dagster.media import add_soundtrack, extract_first_frame, probe, stitch_clips
+from videogen_dagster.media import (
+    extract_first_frame,
+    mux_soundtrack,
+    prepare_soundtrack,
+    probe,
+    stitch_clips,
+)
 from videogen_dagster.pipeline.records import (
     ChunkSet,
     FinalVideo,
@@ -48,13 +54,18 @@ def stitch(store: Store, chunks: ChunkSet) -> StitchedVideo:
 
 
 def make_music(generator: Generator, spec: ValidatedSpec) -> Music | None:
-    """The music bed for the whole video, or ``None`` when the spec turns music off."""
+    """The soundtrack for the whole video (faded, levelled, exactly as long), or ``None`` when
+    the spec turns music off. It is made while the clips are, so the final step only muxes."""
     if spec.music is None:
         return None
     request = MusicRequest(prompt=spec.music.prompt, duration=spec.duration, seed=spec.seed)
     result = generator.music(request, label="music")
     key = layout.music(spec.video_id)
-    uri = generator.store.write_bytes(key, generator.store.read_bytes(result.key), "audio/mp4")
+    store = generator.store
+    with store.local_path(result.key) as music, tempfile.TemporaryDirectory() as tmp:
+        soundtrack = Path(tmp) / "music.m4a"
+        prepare_soundtrack(music, soundtrack, spec.duration)
+        uri = store.write_file(key, soundtrack, "audio/mp4")
     return Music(prompt=request.prompt, key=key, uri=uri, generation=Generation.of(result))
 
 
@@ -78,7 +89,7 @@ def assemble_final(
         if music is None:
             shutil.copyfile(video, out)
         else:
-            add_soundtrack(video, stack.enter_context(store.local_path(music.key)), out)
+            mux_soundtrack(video, stack.enter_context(store.local_path(music.key)), out)
         info = probe(out)
         store.write_bytes(layout.poster(video_id), extract_first_frame(out), "image/png")
         final_uri = store.write_file(final_key, out, "video/mp4")

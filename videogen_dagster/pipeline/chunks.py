@@ -1,22 +1,26 @@
 """Chunks: each beat is a chain of clips, the first from its storyboard image, each later one
 from the previous clip's last frame.
 
-Long chains drift (colours creep, detail softens): every continuous chunk's start frame is
-colour-matched to the beat's storyboard image, and after ``reanchor_after_hops`` hops the chain
-restarts from the storyboard image itself.
+Long chains drift (colours creep, detail softens); ``media.continuity`` decides each
+continuous chunk's start image under a ``ContinuityPolicy``.
 """
 
 from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from videogen_dagster.domain.chunk_plan import Chunk, ChunkPlan, check_chunk_sequence
 from videogen_dagster.domain.validation import ValidatedSpec
 from videogen_dagster.generation import Generator
-from videogen_dagster.media import colour_match, extract_last_frame, probe, trim_clip
+from videogen_dagster.media import (
+    ContinuityPolicy,
+    continuous_start_image,
+    extract_last_frame,
+    probe,
+    trim_clip,
+)
 from videogen_dagster.pipeline.records import (
     BeatChain,
     ChunkRecord,
@@ -29,14 +33,6 @@ from videogen_dagster.providers.base import ClipRequest, Size
 from videogen_dagster.store import layout
 
 
-@dataclass(frozen=True)
-class ContinuitySettings:
-    """How chains guard against drift; ``reanchor_after_hops=0`` never re-anchors."""
-
-    colour_match: bool = True
-    reanchor_after_hops: int = 4
-
-
 def make_reference_image_chunk(generator: Generator, image: StoryboardImage) -> BeatChain:
     """The beat's first clip, started from its storyboard image."""
     first = image.task.chunks[0]
@@ -46,25 +42,25 @@ def make_reference_image_chunk(generator: Generator, image: StoryboardImage) -> 
 
 
 def make_continuous_chunks(
-    generator: Generator, chain: BeatChain, settings: ContinuitySettings
+    generator: Generator, chain: BeatChain, policy: ContinuityPolicy
 ) -> BeatChain:
     """The rest of the beat's clips, each from the last frame of the one before."""
     store = generator.store
     anchor = store.read_bytes(chain.image.key)
     records = list(chain.chunks)
-    hops = 0
     for chunk in chain.image.task.chunks[len(records) :]:
-        hops += 1
-        started_from: StartKind
-        if settings.reanchor_after_hops and hops > settings.reanchor_after_hops:
-            start_png, started_from, hops = anchor, "storyboard_reanchor", 0
-        else:
-            with store.local_path(records[-1].key) as previous:
-                start_png = extract_last_frame(previous)
-            if settings.colour_match:
-                start_png = colour_match(start_png, anchor)
-            started_from = "previous_chunk_last_frame"
-        records.append(_make_chunk(generator, chain.image, chunk, start_png, started_from))
+        with store.local_path(records[-1].key) as previous:
+            start = continuous_start_image(
+                chunk.index_in_beat,
+                previous_last_frame=extract_last_frame(previous),
+                storyboard_image=anchor,
+                colour_reference=anchor,
+                policy=policy,
+            )
+        started_from: StartKind = (
+            "storyboard_reanchor" if start.source == "storyboard" else "previous_chunk_last_frame"
+        )
+        records.append(_make_chunk(generator, chain.image, chunk, start.png, started_from))
     return BeatChain(image=chain.image, chunks=tuple(records))
 
 

@@ -100,6 +100,9 @@ class Planner(ABC):
 
     name: str
     model: str
+    #: USD the latest ``plan_beats`` call cost; a spec step makes one call, and the caller
+    #: records it in the video's cost ledger.
+    last_cost: float = 0.0
 
     @abstractmethod
     def plan_beats(self, prompt: str, duration: float, style: str | None) -> list[BeatSpec]:

@@ -97,8 +97,9 @@ def test_without_drift_a_chain_is_seamless(tmp_path: Path):
     [
         (1, ContinuityPolicy(), "colour_matched_last_frame"),
         (4, ContinuityPolicy(), "colour_matched_last_frame"),
-        (5, ContinuityPolicy(), "storyboard"),
-        (10, ContinuityPolicy(), "storyboard"),
+        (5, ContinuityPolicy(reanchor_after_hops=4), "storyboard"),
+        (10, ContinuityPolicy(reanchor_after_hops=4), "storyboard"),
+        (10, ContinuityPolicy(), "colour_matched_last_frame"),
         (3, ContinuityPolicy(reanchor_after_hops=2), "storyboard"),
         (4, ContinuityPolicy(reanchor_after_hops=2), "colour_matched_last_frame"),
         (6, ContinuityPolicy(reanchor_after_hops=2), "storyboard"),

@@ -1,5 +1,4 @@
-"""Prototype (proposed as ``videogen_dagster/instance/event_log.py``): Dagster's SQLite event log
-without its per-event connection cost.
+"""Dagster's SQLite event log without its per-event connection cost.
 
 Why: Dagster's ``SqliteEventLogStorage`` builds a new SQLAlchemy engine, opens a connection,
 commits with ``synchronous=FULL`` (an fsync of the WAL) and disposes the engine for every event,

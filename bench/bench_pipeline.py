@@ -3,7 +3,7 @@
 Each scenario runs in its own child process (so peak memory is its own) on a fresh temporary
 Dagster instance configured like the shipped ``videogen_dagster/instance/dagster.yaml``, and a
 fresh store (so nothing is a cache hit). Videos render through ``execute_job`` of
-``render_video``, several at once on threads as ``videogen render`` does, with the local
+``render_video`` (several videos at once in a process each, as ``videogen render`` does), with the local
 provider's simulated latency. Afterwards the
 latencies actually drawn are read back from the store's cache records (via each manifest's
 fingerprints) and the step times from the instance's event log.
@@ -67,24 +67,12 @@ JITTER_SIGMA = 0.4
 CHILD_TIMEOUT_SECONDS = 60
 CHILD_TIMEOUT_PER_VIDEO = 30
 
-#: Instance configurations to compare: each is merged over the shipped dagster.yaml.
+#: Instance configurations to compare: each is merged over the shipped dagster.yaml. The
+#: shipped one now has the pooled event log and 32 pool slots that the 2026-11-27 A/B runs
+#: (RESULTS.md) measured; add a variant here to compare another setting.
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
-    # bench/prototype_event_log.py (importable in the child: its folder is on sys.path)
-    "pooled-events": {
-        "event_log_storage": {
-            "module": "prototype_event_log",
-            "class": "PooledSqliteEventLogStorage",
-        }
-    },
-    # ... and pool slots for every beat of the 20-beat video (the shipped limit is 16).
-    "pooled-events+pools32": {
-        "event_log_storage": {
-            "module": "prototype_event_log",
-            "class": "PooledSqliteEventLogStorage",
-        },
-        "concurrency": {"pools": {"default_limit": 32}},
-    },
+    "pools16": {"concurrency": {"pools": {"default_limit": 16}}},
 }
 
 

@@ -9,7 +9,6 @@ or edited video cheap. Nothing here knows about Dagster: the assets call ``Gener
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import threading
@@ -17,8 +16,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-
-from PIL import Image
 
 from videogen_dagster.domain.spec import BeatSpec
 from videogen_dagster.pipeline import failed_manifest
@@ -33,16 +30,15 @@ from videogen_dagster.providers.base import (
     Provider,
     request_fingerprint,
 )
-from videogen_dagster.providers.errors import CorruptMediaError, PermanentProviderError
+from videogen_dagster.providers.errors import PermanentProviderError
 from videogen_dagster.providers.retry import call_with_retries
+from videogen_dagster.providers.verify import verify_clip, verify_image, verify_music
 from videogen_dagster.store import layout
 from videogen_dagster.store.base import Store
 
 log = logging.getLogger(__name__)
 
 _SUFFIX = {"image/png": ".png", "video/mp4": ".mp4", "audio/mp4": ".m4a"}
-#: A provider's clip may differ from the asked length by this much before it counts as corrupt.
-CLIP_DURATION_TOLERANCE = 0.25
 
 
 class BudgetExceededError(Exception):
@@ -269,7 +265,9 @@ class Generator:
             request,
             _Call(label, beat_index, {"prompt": request.prompt, "image": image_inputs}),
             lambda: images.generate_image(request),
-            self._verify_image,
+            lambda request, generated: verify_image(
+                generated.data, request.size, source=generated.provider
+            ),
         )
 
     def clip(
@@ -289,7 +287,9 @@ class Generator:
             request,
             _Call(label, beat_index, {"prompt": request.prompt, "image": start_image_uri}),
             lambda: clips.generate_clip(request, journal),
-            self._verify_clip,
+            lambda request, generated: verify_clip(
+                generated.data, request.size, request.duration, source=generated.provider
+            ),
             fingerprint=fingerprint,
         )
 
@@ -300,7 +300,9 @@ class Generator:
             request,
             _Call(label, None, {"prompt": request.prompt}),
             lambda: music.generate_music(request),
-            self._verify_music,
+            lambda request, generated: verify_music(
+                generated.data, request.duration, source=generated.provider
+            ),
         )
 
     def _generate(
@@ -412,81 +414,3 @@ class Generator:
         if generated.job_id is not None:
             StoreJobJournal(self.store, fingerprint).clear()
         return result
-
-    @staticmethod
-    def _verify_image(request: ImageRequest, generated: Generated) -> None:
-        try:
-            with Image.open(io.BytesIO(generated.data)) as image:
-                image.load()
-                size = image.size
-        except Exception as exc:  # Pillow raises many types for broken files
-            raise CorruptMediaError(
-                f"{generated.provider} returned an unreadable image: {exc}"
-            ) from exc
-        if size != (request.size.width, request.size.height):
-            raise CorruptMediaError(
-                f"{generated.provider} returned a {size[0]}x{size[1]} image, asked {request.size}"
-            )
-
-    @staticmethod
-    def _verify_clip(request: ClipRequest, generated: Generated) -> None:
-        from videogen_dagster.media import MediaError, probe_bytes
-
-        try:
-            info = probe_bytes(generated.data, ".mp4")
-        except MediaError as exc:
-            raise CorruptMediaError(
-                f"{generated.provider} returned an unreadable clip: {exc}"
-            ) from exc
-        if not info.has_video or (info.width, info.height) != (
-            request.size.width,
-            request.size.height,
-        ):
-            raise CorruptMediaError(
-                f"{generated.provider} returned a {info.width}x{info.height} clip, "
-                f"asked {request.size}"
-            )
-        if abs(info.duration - request.duration) > CLIP_DURATION_TOLERANCE:
-            raise CorruptMediaError(
-                f"{generated.provider} returned a {info.duration:.2f} s clip, "
-                f"asked {request.duration} s"
-            )
-        # A file cut short behind an index at its start still claims the full duration.
-        promised = info.duration * info.fps
-        if info.frame_count < promised - max(1.0, CLIP_DURATION_TOLERANCE * info.fps):
-            raise CorruptMediaError(
-                f"{generated.provider} returned a clip holding {info.frame_count} frames where "
-                f"its index promises {promised:.0f} (truncated)"
-            )
-
-    @staticmethod
-    def _verify_music(request: MusicRequest, generated: Generated) -> None:
-        from videogen_dagster.media import MediaError, probe_bytes
-
-        try:
-            info = probe_bytes(generated.data, ".m4a")
-        except MediaError as exc:
-            raise CorruptMediaError(
-                f"{generated.provider} returned unreadable music: {exc}"
-            ) from exc
-        # The header's duration survives a cut-off file; the audio packets present do not.
-        length = min(info.audio_duration or 0.0, _audio_packet_seconds(generated.data))
-        if not info.has_audio or length < request.duration - CLIP_DURATION_TOLERANCE:
-            raise CorruptMediaError(
-                f"{generated.provider} returned {length:.2f} s of music, asked {request.duration} s"
-            )
-
-
-def _audio_packet_seconds(data: bytes) -> float:
-    """Seconds of audio actually present in ``data``, summed over its packets."""
-    import av
-
-    try:
-        with av.open(io.BytesIO(data)) as container:
-            if not container.streams.audio:
-                return 0.0
-            stream = container.streams.audio[0]
-            ticks = sum(packet.duration or 0 for packet in container.demux(stream) if packet.size)
-            return float(ticks * stream.time_base)
-    except av.FFmpegError as exc:
-        raise CorruptMediaError(f"music does not decode: {exc}") from exc

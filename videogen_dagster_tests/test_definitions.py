@@ -144,3 +144,13 @@ def test_shipped_instance_config_queues_runs_and_limits_pools(tmp_path):
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 32
         assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
+
+
+def test_the_event_log_records_its_folder_for_processes_opened_from_the_instance_ref(tmp_path):
+    """A render child opens the instance from its ref, whatever its own $DAGSTER_HOME says."""
+    import dagster as dg
+
+    overrides = yaml.safe_load(INSTANCE_CONFIG.read_text())
+    with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        base_dir = instance.event_log_storage.inst_data.config_dict["base_dir"]
+        assert Path(base_dir) == tmp_path / "history" / "runs"

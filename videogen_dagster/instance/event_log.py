@@ -28,6 +28,7 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any
 
+import yaml
 from dagster import Field, StringSource
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import (
     INDEX_SHARD_NAME,
@@ -54,6 +55,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                     "PooledSqliteEventLogStorage: set base_dir in dagster.yaml or DAGSTER_HOME"
                 )
             base_dir = os.path.join(home, "history", "runs")
+            if inst_data is not None:
+                # Record the folder in the instance's ref, so another process opened from it
+                # (a render child, a run worker) finds the same files whatever its environment.
+                inst_data = ConfigurableClassData(
+                    inst_data.module_name,
+                    inst_data.class_name,
+                    yaml.safe_dump({"base_dir": base_dir}),
+                )
         self._engines: OrderedDict[str, Engine] = OrderedDict()
         self._engines_lock = threading.Lock()
         super().__init__(base_dir, inst_data)

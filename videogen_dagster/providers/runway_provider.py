@@ -41,6 +41,7 @@ from videogen_dagster.providers.retry import (
     runway_error,
     runway_task_failure,
 )
+from videogen_dagster.providers.verify import verify_clip
 
 if TYPE_CHECKING:
     import runwayml
@@ -84,9 +85,7 @@ class RunwaySettings:
     api_key: str = field(repr=False)
     base_url: str | None = None
     model: str = "gen4_turbo"
-    price_per_second: Mapping[str, float] = field(
-        default_factory=lambda: DEFAULT_PRICE_PER_SECOND
-    )
+    price_per_second: Mapping[str, float] = field(default_factory=lambda: DEFAULT_PRICE_PER_SECOND)
     poll_interval: float = 5.0
     poll_timeout: float = 600.0
     download_timeout: float = 120.0
@@ -281,7 +280,13 @@ class RunwayClips(ClipGenerator):
             if not output:
                 raise CorruptMediaError(f"runway task {task_id} succeeded without an output URL")
             data = _download(output[0], self.settings.download_timeout, task_id)
-            return data, _verify_clip(data, request, task_id, self.settings.duration_tolerance)
+            return data, verify_clip(
+                data,
+                request.size,
+                request.duration,
+                source=f"runway task {task_id}",
+                tolerance=self.settings.duration_tolerance,
+            )
 
         return retry_with(self.settings.retry, attempt, sleep=self._sleep)
 
@@ -324,31 +329,3 @@ def _download(url: str, timeout: float, task_id: str) -> bytes:
             f"runway task {task_id}: download answered HTTP {response.status_code}"
         )
     return response.content
-
-
-def _verify_clip(data: bytes, request: ClipRequest, task_id: str, tolerance: float) -> Any:
-    """The probe of ``data`` if it is the clip asked for, else ``CorruptMediaError``."""
-    from videogen_dagster.media import MediaError, probe_bytes
-
-    try:
-        info = probe_bytes(data, ".mp4")
-    except MediaError as error:
-        raise CorruptMediaError(
-            f"runway task {task_id}: the clip ({len(data)} bytes) does not probe: {error}"
-        ) from error
-    if (info.width, info.height) != (request.size.width, request.size.height):
-        raise CorruptMediaError(
-            f"runway task {task_id}: clip is {info.width}x{info.height}, asked {request.size}"
-        )
-    if abs(info.duration - request.duration) > tolerance:
-        raise CorruptMediaError(
-            f"runway task {task_id}: clip lasts {info.duration:.2f} s, asked {request.duration:g} s"
-        )
-    # A file cut short behind an intact index still claims the full duration: count frames.
-    expected_frames = info.duration * info.fps
-    if info.frame_count < expected_frames - max(1.0, tolerance * info.fps):
-        raise CorruptMediaError(
-            f"runway task {task_id}: clip holds {info.frame_count} frames, its index promises "
-            f"{expected_frames:.0f} (truncated download?)"
-        )
-    return info

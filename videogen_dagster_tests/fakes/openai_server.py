@@ -64,9 +64,16 @@ class FakeOpenAIServer(FakeServer):
 
     def route(self, request: RecordedRequest, fault: Fault | None) -> Response:
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return Response.json({"error": {"message": "Incorrect API key provided",
-                                            "type": "invalid_request_error",
-                                            "code": "invalid_api_key"}}, 401)
+            return Response.json(
+                {
+                    "error": {
+                        "message": "Incorrect API key provided",
+                        "type": "invalid_request_error",
+                        "code": "invalid_api_key",
+                    }
+                },
+                401,
+            )
         route = self.route_of(request.method, request.path)
         if route == CHAT:
             return self._chat(request.json(), fault)
@@ -76,8 +83,9 @@ class FakeOpenAIServer(FakeServer):
         if route == IMAGES_EDIT:
             fields, images = _multipart(request)
             self.last_edit_references = images
-            return self._image(fields["prompt"], fields.get("size", "1024x1024"), len(images),
-                               fault, fields)
+            return self._image(
+                fields["prompt"], fields.get("size", "1024x1024"), len(images), fault, fields
+            )
         return Response.json({"error": {"message": f"no route {route}"}}, 404)
 
     # -- chat ------------------------------------------------------------------------------
@@ -107,19 +115,23 @@ class FakeOpenAIServer(FakeServer):
         }
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
         self.last_chat_usage = usage
-        return Response.json({
-            "id": f"chatcmpl-fake-{len(self.requests)}",
-            "object": "chat.completion",
-            "created": int(time.time()),
-            "model": body["model"],
-            "choices": [{
-                "index": 0,
-                "finish_reason": finish_reason,
-                "logprobs": None,
-                "message": {"role": "assistant", "content": content, "refusal": refusal},
-            }],
-            "usage": usage,
-        })
+        return Response.json(
+            {
+                "id": f"chatcmpl-fake-{len(self.requests)}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": finish_reason,
+                        "logprobs": None,
+                        "message": {"role": "assistant", "content": content, "refusal": refusal},
+                    }
+                ],
+                "usage": usage,
+            }
+        )
 
     def _fill(self, node: dict[str, Any], root: dict[str, Any], text: str, index: int) -> Any:
         """A value of JSON schema ``node``: what a model would put in a structured reply."""
@@ -132,8 +144,10 @@ class FakeOpenAIServer(FakeServer):
             return self._fill(node["anyOf"][0], root, text, index)
         kind = node.get("type")
         if kind == "object":
-            return {name: self._fill(sub, root, text, index)
-                    for name, sub in node.get("properties", {}).items()}
+            return {
+                name: self._fill(sub, root, text, index)
+                for name, sub in node.get("properties", {}).items()
+            }
         if kind == "array":
             return [self._fill(node["items"], root, text, i) for i in range(self.array_length)]
         if kind in ("number", "integer"):
@@ -152,19 +166,24 @@ class FakeOpenAIServer(FakeServer):
         if fault is not None and fault.kind == "corrupt":
             data = data[: int(fault.detail or 0)]
         text_tokens, image_tokens = _tokens(prompt), references * TOKENS_PER_REFERENCE
-        return Response.json({
-            "created": int(time.time()),
-            "data": [{"b64_json": base64.b64encode(data).decode("ascii")}],
-            "output_format": fields.get("output_format", "png"),
-            "quality": fields.get("quality", "medium"),
-            "size": f"{width}x{height}",
-            "usage": {
-                "input_tokens": text_tokens + image_tokens,
-                "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
-                "output_tokens": 1056,
-                "total_tokens": text_tokens + image_tokens + 1056,
-            },
-        })
+        return Response.json(
+            {
+                "created": int(time.time()),
+                "data": [{"b64_json": base64.b64encode(data).decode("ascii")}],
+                "output_format": fields.get("output_format", "png"),
+                "quality": fields.get("quality", "medium"),
+                "size": f"{width}x{height}",
+                "usage": {
+                    "input_tokens": text_tokens + image_tokens,
+                    "input_tokens_details": {
+                        "text_tokens": text_tokens,
+                        "image_tokens": image_tokens,
+                    },
+                    "output_tokens": 1056,
+                    "total_tokens": text_tokens + image_tokens + 1056,
+                },
+            }
+        )
 
 
 def _multipart(request: RecordedRequest) -> tuple[dict[str, str], list[bytes]]:

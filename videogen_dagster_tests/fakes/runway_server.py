@@ -57,8 +57,14 @@ def rendered_clip(image: bytes, width: int, height: int, duration: float, fps: i
             return _clip_cache[key]
     clips = LocalClips(LocalSettings(clip_lengths=(duration,)))
     data = clips.generate_clip(
-        ClipRequest(start_image=image, prompt="runway fake", size=Size(width, height), fps=fps,
-                    duration=duration, seed=0)
+        ClipRequest(
+            start_image=image,
+            prompt="runway fake",
+            size=Size(width, height),
+            fps=fps,
+            duration=duration,
+            seed=0,
+        )
     ).data
     with _clip_lock:
         _clip_cache[key] = data
@@ -139,8 +145,13 @@ class FakeRunwayServer(FakeServer):
         with Image.open(io.BytesIO(image)) as decoded:
             self.received_image_sizes.append(decoded.size)
         task = FakeTask(
-            id=str(uuid.uuid4()), model=model, ratio=ratio, duration=duration, image=image,
-            prompt_text=str(body.get("promptText", "")), seed=body.get("seed"),
+            id=str(uuid.uuid4()),
+            model=model,
+            ratio=ratio,
+            duration=duration,
+            image=image,
+            prompt_text=str(body.get("promptText", "")),
+            seed=body.get("seed"),
             created_at=datetime.now(UTC).isoformat().replace("+00:00", "Z"),
         )
         if self._task_faults:
@@ -166,14 +177,23 @@ class FakeRunwayServer(FakeServer):
                 extra["progress"] = 0.5
             return Response.json({**common, "status": status, **extra})
         if task.failure_code is not None:
-            return Response.json({
-                **common, "status": "FAILED", "cost": {"credits": 0},
-                "failure": f"Task failed: {task.failure_code}", "failureCode": task.failure_code,
-            })
-        return Response.json({
-            **common, "status": "SUCCEEDED", "cost": {"credits": credits},
-            "output": [f"{self.url}/outputs/{task.id}.mp4"],
-        })
+            return Response.json(
+                {
+                    **common,
+                    "status": "FAILED",
+                    "cost": {"credits": 0},
+                    "failure": f"Task failed: {task.failure_code}",
+                    "failureCode": task.failure_code,
+                }
+            )
+        return Response.json(
+            {
+                **common,
+                "status": "SUCCEEDED",
+                "cost": {"credits": credits},
+                "output": [f"{self.url}/outputs/{task.id}.mp4"],
+            }
+        )
 
     def _output(self, task_id: str) -> Response:
         task = self.tasks.get(task_id)

@@ -33,13 +33,22 @@ class Fault:
 
 
 def http_fault(
-    status: int, message: str = "", *, code: str | None = None, param: str | None = None,
-    retry_after: float | None = None, delay: float = 0.0,
+    status: int,
+    message: str = "",
+    *,
+    code: str | None = None,
+    param: str | None = None,
+    retry_after: float | None = None,
+    delay: float = 0.0,
 ) -> Fault:
     """An HTTP error answer shaped like OpenAI's and Runway's ``{"error": {...}}`` bodies."""
     headers = {} if retry_after is None else {"Retry-After": f"{retry_after:g}"}
-    error = {"message": message or f"injected HTTP {status}", "type": "fake", "code": code,
-             "param": param}
+    error = {
+        "message": message or f"injected HTTP {status}",
+        "type": "fake",
+        "code": code,
+        "param": param,
+    }
     return Fault(status=status, body={"error": error}, headers=headers, delay=delay)
 
 
@@ -155,8 +164,9 @@ class FakeServer:
         length = int(handler.headers.get("Content-Length") or 0)
         body = handler.rfile.read(length) if length else b""
         path = handler.path.split("?", 1)[0]
-        request = RecordedRequest(method, path, {k.lower(): v for k, v in handler.headers.items()},
-                                  body)
+        request = RecordedRequest(
+            method, path, {k.lower(): v for k, v in handler.headers.items()}, body
+        )
         with self._lock:
             self.requests.append(request)
             queue = self._faults.get(self.route_of(method, path))

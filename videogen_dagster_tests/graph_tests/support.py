@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +39,14 @@ def execute(
     store_root: Path,
     video_id: str,
     *,
+    job: Callable[[], dg.JobDefinition] = render_job,
     reexecution_options: dg.ReexecutionOptions | None = None,
     **generation: Any,
 ) -> dg.ExecuteJobResult:
-    """Run ``render_video`` for one partition; the caller inspects the instance afterwards."""
+    """Run ``render_video`` (or ``job``, a module-level function returning a job) for one
+    partition; the caller inspects the instance afterwards."""
     with dg.execute_job(
-        dg.reconstructable(render_job),
+        dg.reconstructable(job),
         instance=instance,
         run_config=run_config(store_root, **generation),
         tags={"dagster/partition": video_id},

@@ -65,6 +65,7 @@ def images(settings: OpenAISettings, fake_clock) -> OpenAIImages:
 
 # -- planning ------------------------------------------------------------------------------
 
+
 def test_plan_is_parsed_into_beats_that_fill_the_duration(openai_server, planner) -> None:
     beats = planner.plan_beats("A red fox crosses a snowy forest", 20.0, "watercolour")
 
@@ -86,8 +87,10 @@ def test_plan_cost_comes_from_usage_and_price_table(openai_server, planner) -> N
     planner.plan_beats("A lighthouse at dusk", 12.0, None)
     usage = openai_server.last_chat_usage
     price = DEFAULT_TOKEN_PRICES["gpt-4.1-mini"]
-    expected = (usage["prompt_tokens"] * price.input_per_mtok
-                + usage["completion_tokens"] * price.output_per_mtok) / 1e6
+    expected = (
+        usage["prompt_tokens"] * price.input_per_mtok
+        + usage["completion_tokens"] * price.output_per_mtok
+    ) / 1e6
     assert planner.last_cost == pytest.approx(expected)
     assert planner.last_cost > 0
     assert planner.last_usage["prompt_tokens"] == usage["prompt_tokens"]
@@ -131,13 +134,14 @@ def test_fit_durations_keeps_proportions_and_exact_total() -> None:
 
 # -- images --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize(
     ("size", "api_size"),
     [
-        (Size(256, 144), "1536x1024"),    # 16:9 storyboard, as small as tests make them
-        (Size(144, 256), "1024x1536"),    # 9:16
-        (Size(256, 256), "1024x1024"),    # 1:1
-        (Size(1280, 720), "1536x1024"),   # 16:9 at Runway's clip size
+        (Size(256, 144), "1536x1024"),  # 16:9 storyboard, as small as tests make them
+        (Size(144, 256), "1024x1536"),  # 9:16
+        (Size(256, 256), "1024x1024"),  # 1:1
+        (Size(1280, 720), "1536x1024"),  # 16:9 at Runway's clip size
     ],
 )
 def test_images_have_exactly_the_asked_size(openai_server, images, size, api_size) -> None:
@@ -161,16 +165,24 @@ def test_16_9_is_a_centre_crop_of_the_landscape_image(openai_server, images) -> 
     full = Image.open(io.BytesIO(fake_png(1536, 1024, "gradient"))).convert("RGB")
     expected = full.crop((0, 80, 1536, 944)).resize((384, 216))  # 1536x864 centre band
     got = Image.open(io.BytesIO(result.data)).convert("RGB")
-    diff = max(abs(a - b) for pa, pb in zip(got.getdata(), expected.getdata(), strict=True)
-               for a, b in zip(pa, pb, strict=True))
+    diff = max(
+        abs(a - b)
+        for pa, pb in zip(got.getdata(), expected.getdata(), strict=True)
+        for a, b in zip(pa, pb, strict=True)
+    )
     assert diff <= 8
 
 
 def test_references_go_to_images_edit(openai_server, images) -> None:
     references = (fake_png(64, 64, "hero"), fake_png(64, 48, "castle"))
     result = images.generate_image(
-        ImageRequest(prompt="the hero at the castle", size=Size(256, 144), seed=3,
-                     style="ink", references=references)
+        ImageRequest(
+            prompt="the hero at the castle",
+            size=Size(256, 144),
+            seed=3,
+            style="ink",
+            references=references,
+        )
     )
     assert _png_size(result.data) == (256, 144)
     assert openai_server.count("POST", "/v1/images/edits") == 1
@@ -181,14 +193,18 @@ def test_references_go_to_images_edit(openai_server, images) -> None:
     assert result.details["input_image_tokens"] == image_tokens
     assert result.cost == pytest.approx(
         price.per_image["medium"]["1536x1024"]
-        + (result.details["input_text_tokens"] * price.text_input_per_mtok
-           + image_tokens * price.image_input_per_mtok) / 1e6
+        + (
+            result.details["input_text_tokens"] * price.text_input_per_mtok
+            + image_tokens * price.image_input_per_mtok
+        )
+        / 1e6
     )
 
 
 def test_rate_limit_waits_exactly_retry_after(openai_server, images, fake_clock) -> None:
-    openai_server.inject(IMAGES_GENERATE, http_fault(429, retry_after=2),
-                         http_fault(429, retry_after=5))
+    openai_server.inject(
+        IMAGES_GENERATE, http_fault(429, retry_after=2), http_fault(429, retry_after=5)
+    )
     result = images.generate_image(ImageRequest(prompt="a fox", size=Size(256, 144), seed=1))
     assert _png_size(result.data) == (256, 144)
     assert fake_clock.sleeps == [2.0, 5.0]
@@ -219,12 +235,19 @@ def test_timeouts_are_retried(openai_server, settings, fake_clock) -> None:
 def test_moderation_is_not_retried_and_names_the_input(openai_server, images, fake_clock) -> None:
     openai_server.inject(
         IMAGES_EDIT,
-        http_fault(400, "Your request was rejected as a result of our safety system.",
-                   code="moderation_blocked", param="image"),
+        http_fault(
+            400,
+            "Your request was rejected as a result of our safety system.",
+            code="moderation_blocked",
+            param="image",
+        ),
     )
     with pytest.raises(PermanentProviderError, match="moderation") as caught:
-        images.generate_image(ImageRequest(prompt="x", size=Size(256, 144), seed=1,
-                                           references=(fake_png(32, 32, "r"),)))
+        images.generate_image(
+            ImageRequest(
+                prompt="x", size=Size(256, 144), seed=1, references=(fake_png(32, 32, "r"),)
+            )
+        )
     assert caught.value.input_kind == "image"
     assert "beat 2" in str(caught.value.for_input("beat 2"))
     assert openai_server.count("POST", "/v1/images/edits") == 1
@@ -245,8 +268,11 @@ def test_corrupt_image_is_retried_then_reported(openai_server, images) -> None:
 
 
 def test_wrong_key_fails_at_once_without_showing_it(openai_server, openai_settings) -> None:
-    settings = OpenAISettings(api_key="sk-wrong-secret", base_url=openai_settings.base_url,
-                              retry=RetrySettings(base_delay=0.0))
+    settings = OpenAISettings(
+        api_key="sk-wrong-secret",
+        base_url=openai_settings.base_url,
+        retry=RetrySettings(base_delay=0.0),
+    )
     with pytest.raises(ProviderError, match="API key") as caught:
         OpenAIImages(settings).generate_image(ImageRequest("a", Size(256, 144), 1))
     assert not isinstance(caught.value, TransientProviderError)

@@ -21,7 +21,10 @@ def test_default_is_all_local() -> None:
 
 def test_roles_mix_backends() -> None:
     provider = build_provider(
-        planner="openai", images="openai", clips="runway", music="local",
+        planner="openai",
+        images="openai",
+        clips="runway",
+        music="local",
         openai=OpenAISettings(api_key="sk-test", base_url="http://127.0.0.1:9/v1"),
         runway=RunwaySettings(api_key="key-test", base_url="http://127.0.0.1:9"),
     )

@@ -45,12 +45,18 @@ def _flaky(failures: list[Exception], result: str = "done"):
 
 
 def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
-    fn, calls = _flaky([TransientProviderError("a"), TransientProviderError("b"),
-                        TransientProviderError("c")])
+    fn, calls = _flaky(
+        [TransientProviderError("a"), TransientProviderError("b"), TransientProviderError("c")]
+    )
     sleeps: list[float] = []
     seen: list[int] = []
     result = call_with_retries(
-        fn, attempts=4, base_delay=1.0, max_delay=100.0, jitter=0.5, sleep=sleeps.append,
+        fn,
+        attempts=4,
+        base_delay=1.0,
+        max_delay=100.0,
+        jitter=0.5,
+        sleep=sleeps.append,
         on_retry=lambda attempt, error, delay: seen.append(attempt),
     )
     assert result == "done"
@@ -62,8 +68,9 @@ def test_transient_errors_are_retried_with_growing_jittered_delays() -> None:
 
 def test_jitter_spreads_delays() -> None:
     rng = random.Random(7)
-    delays = {backoff_delay(2, base_delay=1.0, max_delay=60, jitter=0.5, rng=rng)
-              for _ in range(20)}
+    delays = {
+        backoff_delay(2, base_delay=1.0, max_delay=60, jitter=0.5, rng=rng) for _ in range(20)
+    }
     assert len(delays) > 10
     assert all(1.0 <= d <= 3.0 for d in delays)
 
@@ -132,18 +139,27 @@ def test_runway_task_failure_codes(code: str | None, expected: type, kind: str |
         (http_fault(429, "slow down", retry_after=4), TransientProviderError, 4.0),
         (http_fault(500), TransientProviderError, None),
         (http_fault(503), TransientProviderError, None),
-        (http_fault(400, "Your request was rejected by the safety system",
-                    code="moderation_blocked"), PermanentProviderError, None),
+        (
+            http_fault(
+                400, "Your request was rejected by the safety system", code="moderation_blocked"
+            ),
+            PermanentProviderError,
+            None,
+        ),
         (http_fault(400, "bad image", param="image"), PermanentProviderError, None),
         (http_fault(401, "Incorrect API key"), ProviderError, None),
-        (http_fault(429, "You exceeded your quota", code="insufficient_quota"), ProviderError,
-         None),
+        (
+            http_fault(429, "You exceeded your quota", code="insufficient_quota"),
+            ProviderError,
+            None,
+        ),
     ],
 )
 def test_openai_client_errors_map_to_ours(openai_server, fault, expected, retry_after) -> None:
     openai_server.inject(IMAGES_GENERATE, fault)
-    client = openai.OpenAI(api_key=openai_server.api_key, base_url=f"{openai_server.url}/v1",
-                           max_retries=0)
+    client = openai.OpenAI(
+        api_key=openai_server.api_key, base_url=f"{openai_server.url}/v1", max_retries=0
+    )
     with pytest.raises(openai.OpenAIError) as caught:
         client.images.generate(model="gpt-image-1.5", prompt="a fox", size="1024x1024")
     mapped = openai_error(caught.value, input_kind="prompt")
@@ -175,8 +191,9 @@ def test_openai_connection_failure_is_transient() -> None:
 )
 def test_runway_client_errors_map_to_ours(runway_server, fault, expected) -> None:
     runway_server.inject(RETRIEVE, fault)
-    client = runwayml.RunwayML(api_key=runway_server.api_key, base_url=runway_server.url,
-                               max_retries=0)
+    client = runwayml.RunwayML(
+        api_key=runway_server.api_key, base_url=runway_server.url, max_retries=0
+    )
     with pytest.raises(runwayml.RunwayMLError) as caught:
         client.tasks.retrieve("some-task")
     mapped = runway_error(caught.value, input_kind="image")

@@ -68,7 +68,12 @@ def clips(settings: RunwaySettings, fake_clock) -> RunwayClips:
 def _request(size: Size = HD, duration: float = 5.0, start: bytes | None = None) -> ClipRequest:
     return ClipRequest(
         start_image=start or fake_png(size.width, size.height, "start"),
-        prompt="the fox runs", size=size, fps=24, duration=duration, seed=7, style="watercolour",
+        prompt="the fox runs",
+        size=size,
+        fps=24,
+        duration=duration,
+        seed=7,
+        style="watercolour",
     )
 
 
@@ -181,8 +186,7 @@ def test_rate_limit_on_submit_honours_retry_after(runway_server, clips, fake_clo
 
 
 def test_submit_timeout_is_retried(runway_server, settings, fake_clock) -> None:
-    clips = RunwayClips(dataclasses.replace(settings, request_timeout=0.3),
-                        sleep=fake_clock.sleep)
+    clips = RunwayClips(dataclasses.replace(settings, request_timeout=0.3), sleep=fake_clock.sleep)
     runway_server.inject(CREATE, timeout_fault(1.0))
     result = clips.generate_clip(_request(), MemoryJournal())
     assert result.job_id in runway_server.tasks

@@ -140,9 +140,7 @@ class FaultBook:
         tmp.replace(self.path)
 
 
-def _faulted(
-    book: FaultBook, role: str, prompt: str, call: Callable[[], Generated]
-) -> Generated:
+def _faulted(book: FaultBook, role: str, prompt: str, call: Callable[[], Generated]) -> Generated:
     fault = book.begin(role, prompt)
     try:
         if fault is None:
@@ -172,8 +170,12 @@ def _corrupt(kind: str, generated: Generated) -> bytes:
         with tempfile.TemporaryDirectory(prefix="faulty-") as folder:
             whole, half = Path(folder) / "whole.mp4", Path(folder) / "half.mp4"
             whole.write_bytes(generated.data)
-            trim_clip(whole, half, generated.details["frames"] / generated.details["fps"] / 2,
-                      generated.details["fps"])
+            trim_clip(
+                whole,
+                half,
+                generated.details["frames"] / generated.details["fps"] / 2,
+                generated.details["fps"],
+            )
             return half.read_bytes()
     raise ValueError(f"unknown fault kind {kind!r}")
 

@@ -37,14 +37,21 @@ def resume_clip_request() -> ClipRequest:
     buffer = io.BytesIO()
     Image.new("RGB", (1280, 720), (40, 90, 160)).save(buffer, format="PNG")
     return ClipRequest(
-        start_image=buffer.getvalue(), prompt="A fox crosses the ice", size=Size(1280, 720),
-        fps=24, duration=5.0, seed=7,
+        start_image=buffer.getvalue(),
+        prompt="A fox crosses the ice",
+        size=Size(1280, 720),
+        fps=24,
+        duration=5.0,
+        seed=7,
     )
 
 
 def runway_generator(store_root: Path, url: str, api_key: str) -> Generator:
     settings = RunwaySettings(
-        api_key=api_key, base_url=url, poll_interval=0.05, poll_timeout=600.0,
+        api_key=api_key,
+        base_url=url,
+        poll_interval=0.05,
+        poll_timeout=600.0,
         retry=RetrySettings(attempts=4, base_delay=0.01, max_delay=0.1),
     )
     return Generator(build_provider(clips="runway", runway=settings), LocalStore(store_root), "fox")

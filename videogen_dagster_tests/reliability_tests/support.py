@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+import yaml
 
-from videogen_dagster.defs.partitions import videos
 from videogen_dagster.instance import INSTANCE_CONFIG
 from videogen_dagster.media import MediaError, probe
-from videogen_dagster.pipeline.specs import register_spec_file
 from videogen_dagster.store import layout
-from videogen_dagster.store.local import LocalStore
-from videogen_dagster_tests.graph_tests.support import TEST_SHORT_SIDE
+from videogen_dagster_tests.graph_tests import support as graph_support
 from videogen_dagster_tests.reliability_tests.faulty import FaultBook, faulty_render_job
 
 #: Set to a file path to collect the figures the README's reliability table shows.
@@ -36,22 +34,10 @@ def record_figure(name: str, value: Any) -> None:
 
 
 def run_config(store_root: Path, book: FaultBook, **generation: Any) -> dict[str, Any]:
-    local = {"short_side": TEST_SHORT_SIDE, **PRICES, **generation.pop("local", {})}
-    return {
-        "resources": {
-            "store": {"config": {"uri": str(store_root)}},
-            "generation": {
-                "config": {"local": local, "fault_book": str(book.path), **generation}
-            },
-        }
-    }
-
-
-def register(instance: dg.DagsterInstance, store_root: Path, spec_path: Path) -> str:
-    video_id, _ = register_spec_file(spec_path, LocalStore(store_root))
-    if not instance.has_dynamic_partition(videos.name, video_id):
-        instance.add_dynamic_partitions(videos.name, [video_id])
-    return video_id
+    local = {**PRICES, **generation.pop("local", {})}
+    return graph_support.run_config(
+        store_root, local=local, fault_book=str(book.path), **generation
+    )
 
 
 def execute(
@@ -63,15 +49,18 @@ def execute(
     reexecution_options: dg.ReexecutionOptions | None = None,
     **generation: Any,
 ) -> dg.ExecuteJobResult:
-    with dg.execute_job(
-        dg.reconstructable(faulty_render_job),
-        instance=instance,
-        run_config=run_config(store_root, book, **generation),
-        tags={"dagster/partition": video_id},
-        raise_on_error=False,
+    """The render job with faults from ``book`` and the local provider's prices."""
+    local = {**PRICES, **generation.pop("local", {})}
+    return graph_support.execute(
+        instance,
+        store_root,
+        video_id,
+        job=faulty_render_job,
         reexecution_options=reexecution_options,
-    ) as result:
-        return result
+        local=local,
+        fault_book=str(book.path),
+        **generation,
+    )
 
 
 def step_keys(instance: dg.DagsterInstance, run_id: str, event: dg.DagsterEventType) -> list[str]:
@@ -84,9 +73,11 @@ def failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, Any]:
     out = {}
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         data = record.dagster_event.step_failure_data
-        metadata = {
-            key: value.value for key, value in (data.user_failure_data.metadata or {}).items()
-        } if data.user_failure_data else {}
+        metadata = (
+            {key: value.value for key, value in (data.user_failure_data.metadata or {}).items()}
+            if data.user_failure_data
+            else {}
+        )
         description = data.user_failure_data.description if data.user_failure_data else None
         out[record.dagster_event.step_key] = {
             "message": description or data.error.message,
@@ -148,7 +139,10 @@ def home_instance(home: Path) -> dg.DagsterInstance:
     from dagster._core.instance.ref import InstanceRef
 
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
+    config = yaml.safe_load(INSTANCE_CONFIG.read_text())
+    # The shipped event log finds its folder through $DAGSTER_HOME, which is not ``home`` here.
+    config["event_log_storage"]["config"] = {"base_dir": str(home / "history" / "runs")}
+    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 

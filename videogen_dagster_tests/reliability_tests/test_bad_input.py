@@ -51,8 +51,10 @@ def test_bad_spec_corpus_in_the_inbox(instance, tmp_path, capfd):
         where = f"{path}: {case.field}: " if case.field else f"{path}: "
         assert where in mine[0] and case.message in mine[0], (case.name, mine[0])
     assert len(refusals) == len(watched)
-    record_figure("bad specs refused by the sensor, each once, naming file and field",
-                  f"{len(watched)} of {len(watched)}")
+    record_figure(
+        "bad specs refused by the sensor, each once, naming file and field",
+        f"{len(watched)} of {len(watched)}",
+    )
 
     assert sorted(p.name for p in store_root.iterdir()) == ["good-one", "good-two"]
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import dagster as dg
 
 from videogen_dagster.store import layout
-from videogen_dagster_tests.graph_tests.support import write_spec
+from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import FaultBook
 from videogen_dagster_tests.reliability_tests.support import (
     PRICES,
@@ -16,7 +16,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     failures,
     manifest,
     record_figure,
-    register,
     step_keys,
 )
 
@@ -32,6 +31,7 @@ beats:
 IMAGE, CLIP = PRICES["price_per_image"], PRICES["price_per_video_second"] * 5
 FULL_COST = 2 * IMAGE + 2 * CLIP  # 0.58
 CAP = 2 * IMAGE + CLIP + 0.01  # room for both images and one clip, not two
+
 
 def test_budget_stops_before_the_call_that_would_exceed_it(instance, tmp_path):
     store_root = tmp_path / "store"

@@ -7,12 +7,11 @@ Each run has a process of its own, as runs launched by the daemon do.
 from __future__ import annotations
 
 from videogen_dagster.defs.storyboard_chunks import VIDEO_POOL
-from videogen_dagster_tests.graph_tests.support import write_spec
+from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import FaultBook
 from videogen_dagster_tests.reliability_tests.support import (
     home_instance,
     record_figure,
-    register,
     runner_log,
     start_runner,
 )

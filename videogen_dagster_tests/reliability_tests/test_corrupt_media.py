@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from videogen_dagster_tests.graph_tests.support import write_spec
+from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import Fault, FaultBook
 from videogen_dagster_tests.reliability_tests.support import (
     corrupt_media,
@@ -13,7 +13,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     manifest,
     media_count,
     record_figure,
-    register,
     step_keys,
 )
 

@@ -13,7 +13,7 @@ import dagster as dg
 
 from videogen_dagster.media import probe
 from videogen_dagster.store import layout
-from videogen_dagster_tests.graph_tests.support import write_spec
+from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import Fault, FaultBook
 from videogen_dagster_tests.reliability_tests.support import (
     charged_twice,
@@ -21,7 +21,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     failures,
     manifest,
     record_figure,
-    register,
     step_keys,
 )
 

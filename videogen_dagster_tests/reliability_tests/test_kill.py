@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from videogen_dagster.store import layout
-from videogen_dagster_tests.graph_tests.support import write_spec
+from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import FaultBook
 from videogen_dagster_tests.reliability_tests.runner import resume_clip_request, runway_generator
 from videogen_dagster_tests.reliability_tests.support import (
@@ -21,7 +21,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     manifest,
     media_count,
     record_figure,
-    register,
     start_process,
     start_runner,
 )
@@ -53,6 +52,7 @@ def test_kill_9_mid_render_leaves_no_corrupt_file_and_the_rerun_reuses_work(tmp_
     video_id = register(instance, store_root, write_spec(tmp_path, "night.yaml", SPEC))
 
     runner = start_runner(home, store_root, book, video_id, clip_latency=1.0)
+
     # A generation is finished once its cache record is written (after its media): wait for
     # two clips, so the kill lands while later calls are in flight. A kill in the milliseconds
     # between a synchronous provider's answer and its cache record loses that answer (it is

@@ -17,9 +17,7 @@ SPEC = "prompt: A heron waits in the reeds\nduration: 10\nfps: 8\nmusic: false\n
 
 
 def _files_holding(root: Path, secret: bytes) -> list[str]:
-    return [
-        str(path) for path in root.rglob("*") if path.is_file() and secret in path.read_bytes()
-    ]
+    return [str(path) for path in root.rglob("*") if path.is_file() and secret in path.read_bytes()]
 
 
 def test_api_key_from_the_environment_is_written_nowhere(instance, tmp_path, monkeypatch):

@@ -117,21 +117,36 @@ def test_dagster_job_execute_renders_a_registered_partition(cli_env, tmp_path):
     assert final.has_audio
 
 
-def test_videogen_render_reports_a_bad_spec_and_renders_the_good_one(cli_env, tmp_path):
-    good = tmp_path / "good.yaml"
-    good.write_text("prompt: A snail on a leaf\nduration: 5\nfps: 8\nmusic: false\n")
+def test_videogen_render_renders_several_specs_at_once_and_reports_a_bad_one(cli_env, tmp_path):
+    specs = []
+    for name, subject in (("snail", "A snail on a leaf"), ("heron", "A heron in reeds")):
+        specs.append(tmp_path / f"{name}.yaml")
+        specs[-1].write_text(f"prompt: {subject}\nduration: 5\nfps: 8\nmusic: false\n")
     bad = tmp_path / "bad.yaml"
     bad.write_text("prompt: A snail\nduration: 5\nfsp: 8\n")
     env = cli_env | {"VIDEOGEN_STORE": ""}
     result = run(
-        [BIN / "videogen", "render", good, bad, "--store", tmp_path / "out"], env, tmp_path
+        [BIN / "videogen", "render", *specs, bad, "--store", tmp_path / "out"], env, tmp_path
     )
+
     assert result.returncode == 2
     assert "bad.yaml: fsp:" in result.stderr
-    assert "[good] storyboard 1/1 · chains 1/1" in result.stderr
-    final_path = Path(result.stdout.strip())
-    assert final_path == tmp_path / "out" / layout.final_video("good")
-    assert probe(final_path).duration == pytest.approx(5, abs=1 / 8)
+    assert "[snail] storyboard 1/1 · chains 1/1" in result.stderr
+    finals = [Path(line) for line in result.stdout.split()]
+    assert finals == [tmp_path / "out" / layout.final_video(name) for name in ("snail", "heron")]
+    assert all(probe(path).duration == pytest.approx(5, abs=1 / 8) for path in finals)
+
+    import dagster as dg
+
+    with dg.DagsterInstance.from_config(cli_env["DAGSTER_HOME"]) as instance:
+        runs = [record.dagster_run.run_id for record in instance.get_run_records()]
+        spans = [
+            (instance.get_run_stats(run_id).start_time, instance.get_run_stats(run_id).end_time)
+            for run_id in runs
+        ]
+    assert len(spans) == 2
+    (start_a, end_a), (start_b, end_b) = spans
+    assert start_a < end_b and start_b < end_a  # the two renders overlapped
 
 
 def test_shipped_instance_config_queues_runs_and_limits_pools(tmp_path):

@@ -342,25 +342,25 @@ class Generator:
         retry_kwargs: dict[str, Any] = {"attempts": self.attempts}
         if self._sleep is not None:
             retry_kwargs["sleep"] = self._sleep
-        generated: Generated | None = None
+        record = None
         try:
             generated = call_with_retries(attempt, **retry_kwargs)
+            # Cached before the ledger line: a process killed between the two has lost a line
+            # of cost accounting, not the paid result (the next run finds it in the cache).
+            remembered = self._remember(fingerprint, generated)
+            record = {
+                "timestamp": datetime.now(UTC).isoformat(),
+                "video_id": self.video_id,
+                "what": label,
+                "fingerprint": fingerprint,
+                "provider": generated.provider,
+                "model": generated.model,
+                "cost": generated.cost,
+            }
         except PermanentProviderError as refusal:
             raise self._refused(what, refusal) from refusal
         finally:
-            record = None
-            if generated is not None:
-                record = {
-                    "timestamp": datetime.now(UTC).isoformat(),
-                    "video_id": self.video_id,
-                    "what": label,
-                    "fingerprint": fingerprint,
-                    "provider": generated.provider,
-                    "model": generated.model,
-                    "cost": generated.cost,
-                }
             _LEDGER.settle(self.store, self.video_id, estimate, record)
-        remembered = self._remember(fingerprint, generated)
         failed_manifest.resolve_failure(self.store, self.video_id, label)
         return remembered
 

@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from videogen_dagster.defs.resources import LocalProviderConfig
-from videogen_dagster.instance import INSTANCE_CONFIG
+from videogen_dagster.instance import INSTANCE_CONFIG, write_instance_config
 from videogen_dagster.media import probe
 from videogen_dagster.providers.local import LocalSettings
 from videogen_dagster.store import layout
@@ -62,7 +62,7 @@ def test_local_provider_config_mirrors_local_settings():
 def cli_env(tmp_path):
     home = tmp_path / "dagster_home"
     home.mkdir()
-    (home / "dagster.yaml").write_text(INSTANCE_CONFIG.read_text())
+    write_instance_config(home)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VIDEOGEN_", "DAGSTER_"))}
     env |= {"DAGSTER_HOME": str(home), "VIDEOGEN_STORE": str(tmp_path / "store")}
     return env
@@ -167,5 +167,15 @@ def test_the_event_log_records_its_folder_for_processes_opened_from_the_instance
 
     overrides = yaml.safe_load(INSTANCE_CONFIG.read_text())
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
+        base_dir = instance.event_log_storage.inst_data.config_dict["base_dir"]
+        assert Path(base_dir) == tmp_path / "history" / "runs"
+
+
+def test_a_written_home_names_its_event_log_folder(tmp_path):
+    import dagster as dg
+
+    write_instance_config(tmp_path)
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 32
         base_dir = instance.event_log_storage.inst_data.config_dict["base_dir"]
         assert Path(base_dir) == tmp_path / "history" / "runs"

@@ -5,8 +5,8 @@ from typing import Any
 
 import dagster as dg
 
+from videogen_dagster.generation import GenerationResult
 from videogen_dagster.media import thumbnail_png
-from videogen_dagster.pipeline.records import Generation
 
 
 def image_md(png: bytes, alt: str, width: int = 320) -> dg.MetadataValue:
@@ -20,7 +20,7 @@ def uri_value(uri: str) -> dg.MetadataValue:
     return dg.MetadataValue.url(uri) if "://" in uri else dg.MetadataValue.path(uri)
 
 
-def cost_metadata(generations: list[Generation]) -> dict[str, Any]:
+def cost_metadata(generations: list[GenerationResult]) -> dict[str, Any]:
     return {
         "cost_usd": dg.MetadataValue.float(float(round(sum(g.cost for g in generations), 6))),
         "calls": dg.MetadataValue.int(sum(not g.cache_hit for g in generations)),

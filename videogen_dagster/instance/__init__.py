@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import json
 import os
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -18,10 +18,19 @@ def ensure_dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or DEFAULT_DAGSTER_HOME).resolve()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
-    config = home / "dagster.yaml"
-    if not config.exists():
-        shutil.copyfile(INSTANCE_CONFIG, config)
+    if not (home / "dagster.yaml").exists():
+        write_instance_config(home)
     return home
+
+
+def write_instance_config(home: Path) -> None:
+    """Write the shipped settings to ``home/dagster.yaml``, naming the event log's folder, so a
+    process that opens this home without ``$DAGSTER_HOME`` pointing at it still finds it."""
+    text = INSTANCE_CONFIG.read_text()
+    anchor = "  class: PooledSqliteEventLogStorage\n"
+    folder = json.dumps(str(home / "history" / "runs"))
+    text = text.replace(anchor, f"{anchor}  config:\n    base_dir: {folder}\n")
+    (home / "dagster.yaml").write_text(text)
 
 
 def get_instance() -> dg.DagsterInstance:

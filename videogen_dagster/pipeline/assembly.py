@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from videogen_dagster.domain.validation import ValidatedSpec
-from videogen_dagster.generation import Generator
+from videogen_dagster.generation import GenerationResult, Generator
 from videogen_dagster.media import (
     extract_first_frame,
     mux_soundtrack,
@@ -22,7 +22,6 @@ from videogen_dagster.media import (
 from videogen_dagster.pipeline.records import (
     ChunkSet,
     FinalVideo,
-    Generation,
     Music,
     ReferenceImage,
     StitchedVideo,
@@ -66,7 +65,7 @@ def make_music(generator: Generator, spec: ValidatedSpec) -> Music | None:
         soundtrack = Path(tmp) / "music.m4a"
         prepare_soundtrack(music, soundtrack, spec.duration)
         uri = store.write_file(key, soundtrack, "audio/mp4")
-    return Music(prompt=request.prompt, key=key, uri=uri, generation=Generation.of(result))
+    return Music(prompt=request.prompt, key=key, uri=uri, generation=result)
 
 
 def assemble_final(
@@ -171,7 +170,7 @@ def assemble_final(
     )
 
 
-def _generation_entry(generation: Generation) -> dict[str, Any]:
+def _generation_entry(generation: GenerationResult) -> dict[str, Any]:
     return {
         "cost": generation.cost,
         "original_cost": generation.original_cost,

@@ -25,7 +25,6 @@ from videogen_dagster.pipeline.records import (
     BeatChain,
     ChunkRecord,
     ChunkSet,
-    Generation,
     StartKind,
     StoryboardImage,
 )
@@ -110,7 +109,7 @@ def _make_chunk(
         started_from=started_from,
         start_frame_key=start_key,
         start_frame_uri=start_uri,
-        generation=Generation.of(result),
+        generation=result,
     )
 
 

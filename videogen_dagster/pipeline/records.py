@@ -17,36 +17,12 @@ class _Record(BaseModel):
     model_config = ConfigDict(frozen=True)
 
 
-class Generation(_Record):
-    """One generation call's outcome, as recorded in the manifest."""
-
-    fingerprint: str
-    cost: float
-    original_cost: float
-    cache_hit: bool
-    provider: str
-    model: str
-    job_id: str | None = None
-
-    @classmethod
-    def of(cls, result: GenerationResult) -> Generation:
-        return cls(
-            fingerprint=result.fingerprint,
-            cost=result.cost,
-            original_cost=result.original_cost,
-            cache_hit=result.cache_hit,
-            provider=result.provider,
-            model=result.model,
-            job_id=result.job_id,
-        )
-
-
 class ReferenceImage(_Record):
     index: int
     source: str  # the user's file (relative to the spec) or "generated"
     key: str
     uri: str
-    generation: Generation | None = None
+    generation: GenerationResult | None = None
 
 
 class BeatTask(_Record):
@@ -64,7 +40,7 @@ class StoryboardImage(_Record):
     task: BeatTask
     key: str
     uri: str
-    generation: Generation
+    generation: GenerationResult
 
     @property
     def beat_index(self) -> int:
@@ -82,7 +58,7 @@ class ChunkRecord(_Record):
     started_from: StartKind
     start_frame_key: str
     start_frame_uri: str
-    generation: Generation
+    generation: GenerationResult
 
 
 class BeatChain(_Record):
@@ -125,7 +101,7 @@ class Music(_Record):
     prompt: str
     key: str
     uri: str
-    generation: Generation
+    generation: GenerationResult
 
 
 class FinalVideo(_Record):

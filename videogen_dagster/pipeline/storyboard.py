@@ -10,7 +10,6 @@ from videogen_dagster.generation import Generator
 from videogen_dagster.media import contact_sheet, resize_exact
 from videogen_dagster.pipeline.records import (
     BeatTask,
-    Generation,
     ReferenceImage,
     Storyboard,
     StoryboardImage,
@@ -40,9 +39,7 @@ def prepare_references(
         key = layout.reference_image(video_id, 0)
         uri = store.write_bytes(key, store.read_bytes(result.key), "image/png")
         references.append(
-            ReferenceImage(
-                index=0, source="generated", key=key, uri=uri, generation=Generation.of(result)
-            )
+            ReferenceImage(index=0, source="generated", key=key, uri=uri, generation=result)
         )
     return references
 
@@ -80,7 +77,7 @@ def make_storyboard_image(generator: Generator, task: BeatTask) -> StoryboardIma
     )
     key = layout.storyboard_image(spec.video_id, beat.index)
     uri = store.write_bytes(key, store.read_bytes(result.key), "image/png")
-    return StoryboardImage(task=task, key=key, uri=uri, generation=Generation.of(result))
+    return StoryboardImage(task=task, key=key, uri=uri, generation=result)
 
 
 def collect_storyboard(

@@ -70,14 +70,19 @@ class ImagePrice:
     image_input_per_mtok: float
 
     def cost(self, quality: str, size: str, text_tokens: int = 0, image_tokens: int = 0) -> float:
-        return self.per_image[quality][size] + (
-            text_tokens * self.text_input_per_mtok + image_tokens * self.image_input_per_mtok
-        ) / 1_000_000
+        return (
+            self.per_image[quality][size]
+            + (text_tokens * self.text_input_per_mtok + image_tokens * self.image_input_per_mtok)
+            / 1_000_000
+        )
 
 
 def _per_size(square: float, landscape_or_portrait: float) -> dict[str, float]:
-    return {"1024x1024": square, "1536x1024": landscape_or_portrait,
-            "1024x1536": landscape_or_portrait}
+    return {
+        "1024x1024": square,
+        "1536x1024": landscape_or_portrait,
+        "1024x1536": landscape_or_portrait,
+    }
 
 
 #: Input tokens one reference image is billed as at most (a 1536x1024 image is about 1,300).
@@ -93,14 +98,20 @@ DEFAULT_TOKEN_PRICES: Mapping[str, TokenPrice] = {
 #: GPT image models' list prices (USD per image by quality and size; USD per 1M input tokens).
 DEFAULT_IMAGE_PRICES: Mapping[str, ImagePrice] = {
     "gpt-image-1.5": ImagePrice(
-        {"low": _per_size(0.009, 0.013), "medium": _per_size(0.034, 0.05),
-         "high": _per_size(0.133, 0.20)},
+        {
+            "low": _per_size(0.009, 0.013),
+            "medium": _per_size(0.034, 0.05),
+            "high": _per_size(0.133, 0.20),
+        },
         text_input_per_mtok=5.00,
         image_input_per_mtok=8.00,
     ),
     "gpt-image-1-mini": ImagePrice(
-        {"low": _per_size(0.005, 0.006), "medium": _per_size(0.011, 0.015),
-         "high": _per_size(0.036, 0.052)},
+        {
+            "low": _per_size(0.005, 0.006),
+            "medium": _per_size(0.011, 0.015),
+            "high": _per_size(0.036, 0.052),
+        },
         text_input_per_mtok=2.00,
         image_input_per_mtok=2.50,
     ),
@@ -145,7 +156,8 @@ class OpenAISettings:
                 f"image_prices ({', '.join(sorted(self.image_prices))}): add its price"
             )
         missing = [
-            str(size) for size in GPT_IMAGE_SIZES
+            str(size)
+            for size in GPT_IMAGE_SIZES
             if str(size) not in image_price.per_image.get(self.image_quality, {})
         ]
         if missing:
@@ -257,8 +269,7 @@ class OpenAIPlanner(Planner):
             ) from error
         except ValidationError as error:
             raise TransientProviderError(
-                f"openai planner ({self.model}): the reply does not match the plan schema: "
-                f"{error}"
+                f"openai planner ({self.model}): the reply does not match the plan schema: {error}"
             ) from error
         except openai.OpenAIError as error:
             raise openai_error(error, input_kind="prompt") from error
@@ -356,13 +367,22 @@ class OpenAIImages(ImageGenerator):
                     for i, data in enumerate(request.references)
                 ]
                 response = self._client.images.edit(
-                    model=self.model, image=references, prompt=prompt, size=str(api_size),
-                    quality=self.quality, output_format="png", n=1,
+                    model=self.model,
+                    image=references,
+                    prompt=prompt,
+                    size=str(api_size),
+                    quality=self.quality,
+                    output_format="png",
+                    n=1,
                 )
             else:
                 response = self._client.images.generate(
-                    model=self.model, prompt=prompt, size=str(api_size),
-                    quality=self.quality, output_format="png", n=1,
+                    model=self.model,
+                    prompt=prompt,
+                    size=str(api_size),
+                    quality=self.quality,
+                    output_format="png",
+                    n=1,
                 )
         except openai.OpenAIError as error:
             raise openai_error(error, input_kind="prompt") from error

@@ -211,7 +211,11 @@ def openai_error(error: openai.OpenAIError, *, input_kind: str = "prompt") -> Pr
         return TransientProviderError(f"openai: connection failed: {error}")
     if isinstance(error, openai.APIStatusError):
         return _from_status(
-            "openai", error.status_code, error.response.headers, error.body, error.message,
+            "openai",
+            error.status_code,
+            error.response.headers,
+            error.body,
+            error.message,
             input_kind,
         )
     return ProviderError(f"openai: {type(error).__name__}: {error}")
@@ -227,7 +231,11 @@ def runway_error(error: runwayml.RunwayMLError, *, input_kind: str = "prompt") -
         return TransientProviderError(f"runway: connection failed: {error}")
     if isinstance(error, runwayml.APIStatusError):
         return _from_status(
-            "runway", error.status_code, error.response.headers, error.body, error.message,
+            "runway",
+            error.status_code,
+            error.response.headers,
+            error.body,
+            error.message,
             input_kind,
         )
     return ProviderError(f"runway: {type(error).__name__}: {error}")
@@ -252,4 +260,3 @@ def runway_task_failure(failure_code: str | None, failure: str, task_id: str) ->
     if code.startswith("ASSET") or "IMAGE" in code:
         return PermanentProviderError(f"{prefix}; invalid start image", input_kind="image")
     return PermanentProviderError(prefix, input_kind="prompt")
-

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import Any, Self
 
 from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 from videogen_dagster.store.base import Store, validate_key
@@ -47,7 +47,7 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     """(bucket, prefix) of ``s3://bucket/prefix``; the prefix is '' or ends with '/'."""
     if not uri.startswith("s3://"):
         raise ValueError(f"not an S3 URI: {uri!r} (expected s3://bucket/prefix)")
-    bucket, _, prefix = uri[len("s3://"):].partition("/")
+    bucket, _, prefix = uri[len("s3://") :].partition("/")
     if not bucket:
         raise ValueError(f"S3 URI {uri!r} names no bucket")
     prefix = prefix.strip("/")
@@ -73,8 +73,8 @@ def _is_conflict(error: Exception) -> bool:
     return code in ("412", "PreconditionFailed", "409", "ConditionalRequestConflict")
 
 
-class S3Store(Store):
-    """Objects under ``s3://bucket/prefix/``; see the module docstring for atomicity."""
+class _S3Location:
+    """A bucket and a key prefix, reached through one boto3 client."""
 
     def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
         self.client = client
@@ -84,9 +84,13 @@ class S3Store(Store):
     @classmethod
     def from_uri(
         cls, uri: str, endpoint_url: str | None = None, region_name: str | None = None
-    ) -> S3Store:
+    ) -> Self:
         bucket, prefix = parse_s3_uri(uri)
         return cls(s3_client(endpoint_url, region_name), bucket, prefix)
+
+
+class S3Store(_S3Location, Store):
+    """Objects under ``s3://bucket/prefix/``; see the module docstring for atomicity."""
 
     def __repr__(self) -> str:
         return f"S3Store('s3://{self.bucket}/{self.prefix}')"
@@ -197,38 +201,26 @@ class S3Store(Store):
         keys = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
-            keys.extend(item["Key"][len(self.prefix):] for item in page.get("Contents", ()))
+            keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", ()))
         return iter(sorted(keys))
 
     def delete(self, key: str) -> None:
         self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
-class S3Inbox(SpecInbox):
+class S3Inbox(_S3Location, SpecInbox):
     """Spec files directly under ``s3://bucket/prefix/``, versioned by their ETag.
 
     dagster-aws's ``get_s3_keys`` returns only keys modified after a cursor key, so it cannot
     tell that an existing spec changed; the ETag does, and one listing call gives all of them.
     """
 
-    def __init__(self, client: Any, bucket: str, prefix: str = "") -> None:
-        self.client = client
-        self.bucket = bucket
-        self.prefix = prefix
-
-    @classmethod
-    def from_uri(
-        cls, uri: str, endpoint_url: str | None = None, region_name: str | None = None
-    ) -> S3Inbox:
-        bucket, prefix = parse_s3_uri(uri)
-        return cls(s3_client(endpoint_url, region_name), bucket, prefix)
-
     def list_entries(self) -> list[InboxEntry]:
         entries = []
         paginator = self.client.get_paginator("list_objects_v2")
         for page in paginator.paginate(Bucket=self.bucket, Prefix=self.prefix, Delimiter="/"):
             for item in page.get("Contents", ()):
-                name = item["Key"][len(self.prefix):]
+                name = item["Key"][len(self.prefix) :]
                 if PurePosixPath(name).suffix.lower() in SPEC_SUFFIXES:
                     entries.append(InboxEntry(name, item["ETag"].strip('"')))
         return sorted(entries, key=lambda entry: entry.name)

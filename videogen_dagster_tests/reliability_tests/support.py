@@ -20,6 +20,17 @@ from videogen_dagster_tests.reliability_tests.faulty import FaultBook, faulty_re
 
 #: Set to a file path to collect the figures the README's reliability table shows.
 FIGURES_ENV = "VIDEOGEN_RELIABILITY_FIGURES"
+#: Three beats, the middle one a chain of two clips: 3 images, 4 clips and music.
+LIGHTHOUSE_SPEC = """\
+prompt: A lighthouse keeper's long night
+duration: 20
+fps: 8
+beats:
+  - description: The lamp is lit at dusk
+  - description: A storm rolls over the sea
+    duration: 10
+  - description: Morning calm over the rocks
+"""
 #: Prices that make every call cost money, so "paid twice" can be measured.
 PRICES = {"price_per_image": 0.04, "price_per_video_second": 0.05, "price_per_music_second": 0.01}
 

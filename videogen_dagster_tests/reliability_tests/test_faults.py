@@ -16,6 +16,9 @@ from videogen_dagster.store import layout
 from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import Fault, FaultBook
 from videogen_dagster_tests.reliability_tests.support import (
+    LIGHTHOUSE_SPEC as SPEC,
+)
+from videogen_dagster_tests.reliability_tests.support import (
     charged_twice,
     execute,
     failures,
@@ -24,16 +27,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     step_keys,
 )
 
-SPEC = """\
-prompt: A lighthouse keeper's long night
-duration: 20
-fps: 8
-beats:
-  - description: The lamp is lit at dusk
-  - description: A storm rolls over the sea
-    duration: 10
-  - description: Morning calm over the rocks
-"""
 STEP = "storyboard_and_chunks_graph.{}[beat_{:03d}]"
 GENERATIONS = 3 + 4 + 1  # images, chunks, music
 

@@ -14,6 +14,9 @@ from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import FaultBook
 from videogen_dagster_tests.reliability_tests.runner import resume_clip_request, runway_generator
 from videogen_dagster_tests.reliability_tests.support import (
+    LIGHTHOUSE_SPEC as SPEC,
+)
+from videogen_dagster_tests.reliability_tests.support import (
     charged_twice,
     corrupt_media,
     execute,
@@ -25,16 +28,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     start_runner,
 )
 
-SPEC = """\
-prompt: A lighthouse keeper's long night
-duration: 20
-fps: 8
-beats:
-  - description: The lamp is lit at dusk
-  - description: A storm rolls over the sea
-    duration: 10
-  - description: Morning calm over the rocks
-"""
 GENERATIONS = 3 + 4 + 1
 
 

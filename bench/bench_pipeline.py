@@ -3,10 +3,10 @@
 Each scenario runs in its own child process (so peak memory is its own) on a fresh temporary
 Dagster instance configured like the shipped ``videogen_dagster/instance/dagster.yaml``, and a
 fresh store (so nothing is a cache hit). Videos render through ``execute_job`` of
-``render_video`` (several videos at once in a process each, as ``videogen render`` does), with the local
-provider's simulated latency. Afterwards the
-latencies actually drawn are read back from the store's cache records (via each manifest's
-fingerprints) and the step times from the instance's event log.
+``render_video`` (several videos at once in a process each, as ``videogen render`` does), with
+the local provider's simulated latency. Afterwards the latencies actually drawn are read back
+from the store's cache records (via each manifest's fingerprints) and the step times from the
+instance's event log.
 
 Figures per scenario (one video's bound; for several videos at once, the largest):
 - ``latency bound``: max over beats of (image latency + the beat's clip latencies), max'd with
@@ -274,8 +274,10 @@ def _figures(
         for key in seconds
         if _op(key) in {"spec", "references", "split_beats", "collect_chunks"}
         or key in {"stitched_video", "final_video"}
-        or (beat_key in key and _op(key) in {"storyboard_image", "reference_image_chunk",
-                                              "continuous_chunks"})
+        or (
+            beat_key in key
+            and _op(key) in {"storyboard_image", "reference_image_chunk", "continuous_chunks"}
+        )
     ]
     first_start = min(start for start, _ in spans.values())
     return VideoFigures(
@@ -471,15 +473,19 @@ def _or_dash(value: float | None) -> str:
 
 def many_videos(rows: Sequence[dict[str, Any]]) -> str:
     by_name = {(r["name"], r["variant"]): r for r in rows}
-    lines = ["| videos at once | wall s | one video alone s | ratio (target ≤ 1.3) |",
-             "|---|---:|---:|---:|"]
+    lines = [
+        "| videos at once | wall s | one video alone s | ratio (target ≤ 1.3) |",
+        "|---|---:|---:|---:|",
+    ]
     for r in rows:
         prefix, _, count = r["name"].rpartition("-procs")
         base = f"{prefix}-procs1"
         if count.isdigit() and count != "1" and (base, r["variant"]) in by_name:
             alone = by_name[base, r["variant"]]["wall_s"]
-            lines.append(f"| {r['description']} | {r['wall_s']:.2f} | {alone:.2f} "
-                         f"| **{r['wall_s'] / alone:.2f}** |")
+            lines.append(
+                f"| {r['description']} | {r['wall_s']:.2f} | {alone:.2f} "
+                f"| **{r['wall_s'] / alone:.2f}** |"
+            )
     return "\n".join(lines) if len(lines) > 2 else ""
 
 
@@ -487,7 +493,8 @@ def machine() -> dict[str, Any]:
     import dagster
 
     memory_kb = next(
-        int(line.split()[1]) for line in Path("/proc/meminfo").read_text().splitlines()
+        int(line.split()[1])
+        for line in Path("/proc/meminfo").read_text().splitlines()
         if line.startswith("MemTotal")
     )
     return {
@@ -517,9 +524,16 @@ def _child(
     if reuse and hung.exists():
         return None
     command = [
-        sys.executable, __file__, "--child", json.dumps(asdict(scenario)),
-        "--instance-yaml", str(instance_yaml), "--variants", variant,
-        "--child-output", str(target),
+        sys.executable,
+        __file__,
+        "--child",
+        json.dumps(asdict(scenario)),
+        "--instance-yaml",
+        str(instance_yaml),
+        "--variants",
+        variant,
+        "--child-output",
+        str(target),
     ]
     limit = CHILD_TIMEOUT_SECONDS + CHILD_TIMEOUT_PER_VIDEO * scenario.videos
     try:
@@ -534,8 +548,12 @@ def _child(
 def _scenario_from_json(text: str) -> Scenario:
     data = json.loads(text)
     return Scenario(
-        name=data["name"], beats=tuple(data["beats"]), latency=Latency(**data["latency"]),
-        jitter=data["jitter"], videos=data["videos"], processes=data["processes"],
+        name=data["name"],
+        beats=tuple(data["beats"]),
+        latency=Latency(**data["latency"]),
+        jitter=data["jitter"],
+        videos=data["videos"],
+        processes=data["processes"],
     )
 
 
@@ -550,13 +568,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="five fast scenarios, no media")
     parser.add_argument("--only", help="comma-separated scenario names to run")
-    parser.add_argument("--instance-yaml", type=Path, default=INSTANCE_CONFIG,
-                        help="dagster.yaml for the temporary instances (default: the shipped one)")
-    parser.add_argument("--variants", default="shipped",
-                        help=f"instance variants to compare, of {', '.join(VARIANTS)}")
+    parser.add_argument(
+        "--instance-yaml",
+        type=Path,
+        default=INSTANCE_CONFIG,
+        help="dagster.yaml for the temporary instances (default: the shipped one)",
+    )
+    parser.add_argument(
+        "--variants",
+        default="shipped",
+        help=f"instance variants to compare, of {', '.join(VARIANTS)}",
+    )
     parser.add_argument("--out", type=Path, default=BENCH / "out")
-    parser.add_argument("--reuse", action="store_true",
-                        help="take a scenario's saved JSON from --out instead of running it")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="take a scenario's saved JSON from --out instead of running it",
+    )
     parser.add_argument("--no-media", action="store_true", help="skip bench_media.py")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
@@ -577,16 +605,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     variants = args.variants.split(",")
     hung: list[str] = []
     for scenario, variant in ((s, v) for s in chosen for v in variants):
-        print(f"running {scenario.name} [{variant}]: {scenario.describe()}", file=sys.stderr,
-              flush=True)
+        print(
+            f"running {scenario.name} [{variant}]: {scenario.describe()}",
+            file=sys.stderr,
+            flush=True,
+        )
         result = _child(scenario, args.instance_yaml, variant, args.out, args.reuse)
         if result is None:
             hung.append(f"{scenario.describe()} [{variant}]")
             continue
         row = summarise(result)
         rows.append(row)
-        print(f"  wall {row['wall_s']:.2f} s, bound {row['bound_s']:.2f} s, "
-              f"ratio {row['wall_over_bound']:.3f}", file=sys.stderr, flush=True)
+        print(
+            f"  wall {row['wall_s']:.2f} s, bound {row['bound_s']:.2f} s, "
+            f"ratio {row['wall_over_bound']:.3f}",
+            file=sys.stderr,
+            flush=True,
+        )
     media_md = args.out / "media.md"
     media = ""
     if not (args.quick or args.no_media):
@@ -596,19 +631,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     config = args.instance_yaml.resolve()
     config_name = config.relative_to(REPO) if config.is_relative_to(REPO) else config
-    text = "\n\n".join(part for part in (
-        f"Machine: {info['nproc']} CPUs, {info['ram_gb']} GB RAM, Python {info['python']}, "
-        f"dagster {info['dagster']}, {info['date']} (load average at start "
-        f"{', '.join(f'{x:.2f}' for x in info['load_avg_at_start'])}); instance config "
-        f"`{config_name}`; "
-        f"frames {SHORT_SIDE}p at {FPS} fps; latency fast = {FAST.image:g}/{FAST.clip:g}/"
-        f"{FAST.music:g} s (image/clip/music), API-like = 10/30/20 s × {API_SCALE:g} = "
-        f"{API.image:g}/{API.clip:g}/{API.music:g} s; jitter = lognormal σ {JITTER_SIGMA:g}.",
-        table(rows),
-        many_videos(rows),
-        "".join(f"- HUNG (no progress, killed): {h}\n" for h in hung),
-        media,
-    ) if part)
+    text = "\n\n".join(
+        part
+        for part in (
+            f"Machine: {info['nproc']} CPUs, {info['ram_gb']} GB RAM, Python {info['python']}, "
+            f"dagster {info['dagster']}, {info['date']} (load average at start "
+            f"{', '.join(f'{x:.2f}' for x in info['load_avg_at_start'])}); instance config "
+            f"`{config_name}`; "
+            f"frames {SHORT_SIDE}p at {FPS} fps; latency fast = {FAST.image:g}/{FAST.clip:g}/"
+            f"{FAST.music:g} s (image/clip/music), API-like = 10/30/20 s × {API_SCALE:g} = "
+            f"{API.image:g}/{API.clip:g}/{API.music:g} s; jitter = lognormal σ {JITTER_SIGMA:g}.",
+            table(rows),
+            many_videos(rows),
+            "".join(f"- HUNG (no progress, killed): {h}\n" for h in hung),
+            media,
+        )
+        if part
+    )
     (args.out / f"pipeline-{mode}.md").write_text(text + "\n")
     (args.out / f"pipeline-{mode}.json").write_text(
         json.dumps({"machine": info, "rows": rows}, indent=2)

@@ -13,7 +13,7 @@ import json
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -220,6 +220,8 @@ class Generator:
         self.budget = budget
         self.attempts = attempts
         self._sleep = sleep
+        #: The beat planning this generator did (or found cached), for the manifest.
+        self.planning: GenerationResult | None = None
 
     def plan_beats(self, prompt: str, duration: float, style: str | None) -> list[BeatSpec]:
         """Beats planned from ``prompt``, cached like any generation.
@@ -232,10 +234,25 @@ class Generator:
         fields |= {"prompt": prompt, "duration": duration, "style": style}
         fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         key = layout.cached_plan(fingerprint)
+        result = GenerationResult(
+            key=key,
+            uri=self.store.uri(key),
+            fingerprint=fingerprint,
+            cost=0.0,
+            original_cost=0.0,
+            cache_hit=True,
+            provider=planner.name,
+            model=planner.model,
+        )
         if self.store.exists(key):
-            return [BeatSpec.model_validate(b) for b in json.loads(self.store.read_text(key))]
+            cached = json.loads(self.store.read_text(key))
+            self.planning = replace(result, original_cost=cached["cost"])
+            return [BeatSpec.model_validate(b) for b in cached["beats"]]
         beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
-        if planner.last_cost:
+        cost = planner.last_cost
+        payload = {"beats": [b.model_dump() for b in beats], "cost": cost}
+        self.store.write_text(key, json.dumps(payload), "application/json")
+        if cost:
             record = {
                 "timestamp": datetime.now(UTC).isoformat(),
                 "video_id": self.video_id,
@@ -243,11 +260,10 @@ class Generator:
                 "fingerprint": fingerprint,
                 "provider": planner.name,
                 "model": planner.model,
-                "cost": planner.last_cost,
+                "cost": cost,
             }
             _LEDGER.settle(self.store, self.video_id, 0.0, record)
-        payload = json.dumps([b.model_dump() for b in beats])
-        self.store.write_text(key, payload, "application/json")
+        self.planning = replace(result, cost=cost, original_cost=cost, cache_hit=False)
         return beats
 
     def image(

@@ -93,7 +93,9 @@ def assemble_final(
         store.write_bytes(layout.poster(video_id), extract_first_frame(out), "image/png")
         final_uri = store.write_file(final_key, out, "video/mp4")
 
-    generations = [ref.generation for ref in references if ref.generation]
+    planning = _planning(store, video_id)
+    generations = [planning] if planning else []
+    generations += [ref.generation for ref in references if ref.generation]
     generations += [image.generation for image in storyboard.images]
     generations += [chunk.generation for chunk in chunks.chunks]
     generations += [music.generation] if music else []
@@ -105,6 +107,7 @@ def assemble_final(
         "created_at": datetime.now(UTC).isoformat(),
         "providers": providers,
         "spec": spec.model_dump(mode="json"),
+        "planning": _generation_entry(planning) if planning else None,
         "references": [_reference_entry(ref) for ref in references],
         "beats": [
             {
@@ -168,6 +171,14 @@ def assemble_final(
         has_audio=info.has_audio,
         total_cost=total_cost,
     )
+
+
+def _planning(store: Store, video_id: str) -> GenerationResult | None:
+    """The beat planning the spec step recorded, when beats were planned from the prompt."""
+    key = layout.planning(video_id)
+    if not store.exists(key):
+        return None
+    return GenerationResult(**json.loads(store.read_text(key)))
 
 
 def _generation_entry(generation: GenerationResult) -> dict[str, Any]:

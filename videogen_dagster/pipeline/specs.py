@@ -7,6 +7,7 @@ it was, and a run reads only the store: editing the file mid-run cannot change t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
@@ -131,4 +132,10 @@ def build_validated_spec(store: Store, generator: Generator) -> ValidatedSpec:
     store.write_text(
         layout.validated_spec(video_id), validated.model_dump_json(indent=2), "application/json"
     )
+    if generator.planning is None:
+        store.delete(layout.planning(video_id))
+    else:
+        store.write_text(
+            layout.planning(video_id), json.dumps(generator.planning.as_dict()), "application/json"
+        )
     return validated

@@ -39,6 +39,11 @@ def validated_spec(video_id: str) -> str:
     return _video(video_id, "spec.json")
 
 
+def planning(video_id: str) -> str:
+    """The beat planning behind the validated spec (absent when the spec gave its beats)."""
+    return _video(video_id, "planning.json")
+
+
 def reference_image(video_id: str, index: int) -> str:
     return _video(video_id, "references", f"ref-{index:02d}.png")
 

@@ -81,12 +81,29 @@ def test_render_through_openai_and_runway_into_s3(
     assert openai_server.count("POST", "/v1/chat/completions") == 1
     assert all(c["job_id"] for c in manifest["chunks"])
     assert all(c["uri"].startswith(f"s3://{s3_bucket}/videos/") for c in manifest["chunks"])
-    assert manifest["total_cost"] > 0
+    planning = manifest["planning"]
+    assert planning["cost"] > 0 and not planning["cache_hit"]
+    assert planning["provider"] == "openai"
     assert manifest["total_cost"] == round(
-        sum(c["cost"] for c in manifest["chunks"])
+        planning["cost"]
+        + sum(c["cost"] for c in manifest["chunks"])
         + sum(b["image"]["cost"] for b in manifest["beats"]),
         6,
     )
+    # Rendering it again pays for nothing: the plan, images and clips all come from the cache.
+    with dg.execute_job(
+        dg.reconstructable(render_job),
+        instance=instance,
+        run_config=remote_run_config(store_uri, s3_endpoint, openai_server, runway_server),
+        tags={"dagster/partition": video_id},
+    ) as again:
+        assert again.success
+    again_manifest = json.loads(store.read_text(layout.manifest(video_id)))
+    assert again_manifest["planning"]["cache_hit"]
+    assert again_manifest["total_cost"] == 0 and again_manifest["calls"] == 0
+    assert openai_server.count("POST", "/v1/chat/completions") == 1
+    assert runway_server.count("POST", "/v1/image_to_video") == chunk_count
+
     content_types = {
         key: s3_admin_client.head_object(Bucket=s3_bucket, Key=key)["ContentType"]
         for key in (f"videos/{layout.final_video(video_id)}", f"videos/{layout.manifest(video_id)}")

@@ -24,6 +24,7 @@ from dagster_shared.serdes import deserialize_value, serialize_value
 
 from videogen_dagster.domain.errors import SpecError
 from videogen_dagster.pipeline.specs import register_spec_file
+from videogen_dagster.settings import s3_settings_from_env
 from videogen_dagster.store import layout
 from videogen_dagster.store.factory import open_store
 
@@ -36,7 +37,7 @@ def register(
     """Register every valid spec and add its partition; a bad file does not stop the others."""
     from videogen_dagster.defs.partitions import videos
 
-    store = open_store(store_uri)
+    store = open_store(store_uri, **s3_settings_from_env())
     video_ids, errors = [], []
     for path in paths:
         try:
@@ -88,7 +89,7 @@ def render(
     config = _merge(
         dict(run_config or {}), {"resources": {"store": {"config": {"uri": store_uri}}}}
     )
-    store = open_store(store_uri)
+    store = open_store(store_uri, **s3_settings_from_env())
     with tempfile.TemporaryDirectory(prefix="videogen-render-") as tmp:
         children = {
             outcome.video_id: _start_child(Path(tmp), outcome.video_id, config, instance)

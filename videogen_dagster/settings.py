@@ -12,6 +12,9 @@ import os
 DEFAULT_STORE = "videogen_store"
 #: Environment variable naming the store root (a folder, or ``s3://bucket/prefix``).
 STORE_ENV = "VIDEOGEN_STORE"
+#: Environment variables of an S3-compatible endpoint (MinIO, moto) and the bucket's region.
+S3_ENDPOINT_ENV = "VIDEOGEN_S3_ENDPOINT_URL"
+S3_REGION_ENV = "AWS_REGION"
 #: Length of one generated clip unless a provider says otherwise; also the length of a
 #: beat that gives no duration, the scene length of the local planner and the unit of the
 #: beat cap (``ceil(duration / DEFAULT_CHUNK_SECONDS)`` beats at most).
@@ -27,3 +30,11 @@ def resolve_store_uri(cli_value: str | None) -> str:
     if cli_value:
         return cli_value
     return os.environ.get(STORE_ENV) or DEFAULT_STORE
+
+
+def s3_settings_from_env() -> dict[str, str | None]:
+    """``s3_endpoint_url`` and ``s3_region`` for an ``s3://`` store, from the environment."""
+    return {
+        "s3_endpoint_url": os.environ.get(S3_ENDPOINT_ENV) or None,
+        "s3_region": os.environ.get(S3_REGION_ENV) or None,
+    }

@@ -179,3 +179,26 @@ def test_a_written_home_names_its_event_log_folder(tmp_path):
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 32
         base_dir = instance.event_log_storage.inst_data.config_dict["base_dir"]
         assert Path(base_dir) == tmp_path / "history" / "runs"
+
+
+def test_resources_follow_the_environment(monkeypatch):
+    from videogen_dagster.defs.resources import resources_from_env
+
+    monkeypatch.setenv("VIDEOGEN_STORE", "s3://bucket/videos")
+    monkeypatch.setenv("VIDEOGEN_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("VIDEOGEN_IMAGES", "openai")
+    monkeypatch.setenv("VIDEOGEN_CLIPS", "runway")
+    monkeypatch.setenv("VIDEOGEN_BUDGET_PER_VIDEO", "2.5")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-secret")
+    resources = resources_from_env()
+
+    store, generation = resources["store"], resources["generation"]
+    assert (store.uri, store.s3_endpoint_url) == ("s3://bucket/videos", "http://127.0.0.1:9000")
+    assert (generation.planner, generation.images, generation.clips) == (
+        "local",
+        "openai",
+        "runway",
+    )
+    assert generation.budget_per_video == 2.5
+    # The key stays a reference to the environment until Dagster resolves it at run time.
+    assert "sk-secret" not in repr(generation.openai)

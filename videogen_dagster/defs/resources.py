@@ -14,7 +14,7 @@ from pydantic import Field
 from videogen_dagster.generation import Budget, Generator
 from videogen_dagster.media import ContinuityPolicy
 from videogen_dagster.providers.base import Provider
-from videogen_dagster.settings import resolve_store_uri
+from videogen_dagster.settings import resolve_store_uri, s3_settings_from_env
 from videogen_dagster.store.base import Store
 from videogen_dagster.store.factory import open_store
 from videogen_dagster.store.inbox import FolderInbox, SpecInbox
@@ -158,9 +158,9 @@ class InboxResource(dg.ConfigurableResource):
         return FolderInbox(self.location)
 
 
-def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, dg.ConfigurableResource]:
+def resources_from_env() -> dict[str, dg.ConfigurableResource]:
     """The resources a deployment gets from its environment (see the README's Configuration)."""
-    env = os.environ if environ is None else environ
+    env = os.environ
     roles = {
         role: env.get(f"VIDEOGEN_{role.upper()}", "local")
         for role in ("planner", "images", "clips", "music")
@@ -175,10 +175,7 @@ def resources_from_env(environ: dict[str, str] | None = None) -> dict[str, dg.Co
         runway = RunwayConfig(
             api_key=dg.EnvVar("RUNWAYML_API_SECRET"), base_url=env.get("RUNWAYML_BASE_URL")
         )
-    s3 = {
-        "s3_endpoint_url": env.get("VIDEOGEN_S3_ENDPOINT_URL"),
-        "s3_region": env.get("AWS_REGION"),
-    }
+    s3 = s3_settings_from_env()
     budget = {
         "budget_per_video": _float_or_none(env.get("VIDEOGEN_BUDGET_PER_VIDEO")),
         "budget_total": _float_or_none(env.get("VIDEOGEN_BUDGET_TOTAL")),

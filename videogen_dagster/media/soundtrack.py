@@ -70,12 +70,10 @@ def add_soundtrack(
 ) -> None:
     """Mux ``music`` under ``video`` into ``dst`` in one call: ``prepare_soundtrack`` for the
     video's length, then ``mux_soundtrack``."""
-    info = probe(video)
-    if not info.has_video:
-        raise MediaError(f"cannot add a soundtrack to {video}: it has no video stream")
+    duration = probe(video).duration  # mux_soundtrack refuses a file with no video
     with tempfile.TemporaryDirectory(prefix="videogen-soundtrack-") as tmp:
         soundtrack = Path(tmp) / "soundtrack.m4a"
         prepare_soundtrack(
-            music, soundtrack, info.duration, volume_db=volume_db, fade_seconds=fade_seconds
+            music, soundtrack, duration, volume_db=volume_db, fade_seconds=fade_seconds
         )
         mux_soundtrack(video, soundtrack, dst)

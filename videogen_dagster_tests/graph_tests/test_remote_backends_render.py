@@ -51,13 +51,16 @@ def test_render_through_openai_and_runway_into_s3(
     video_id, _ = register_spec_file(write_spec(tmp_path, "fox.yaml", PLANNED), store)
     instance.add_dynamic_partitions(videos.name, [video_id])
 
-    with dg.execute_job(
-        dg.reconstructable(render_job),
-        instance=instance,
-        run_config=remote_run_config(store_uri, s3_endpoint, openai_server, runway_server),
-        tags={"dagster/partition": video_id},
-    ) as result:
-        assert result.success
+    def render() -> bool:
+        with dg.execute_job(
+            dg.reconstructable(render_job),
+            instance=instance,
+            run_config=remote_run_config(store_uri, s3_endpoint, openai_server, runway_server),
+            tags={"dagster/partition": video_id},
+        ) as result:
+            return result.success
+
+    assert render()
 
     keys = {
         obj["Key"]
@@ -91,13 +94,7 @@ def test_render_through_openai_and_runway_into_s3(
         6,
     )
     # Rendering it again pays for nothing: the plan, images and clips all come from the cache.
-    with dg.execute_job(
-        dg.reconstructable(render_job),
-        instance=instance,
-        run_config=remote_run_config(store_uri, s3_endpoint, openai_server, runway_server),
-        tags={"dagster/partition": video_id},
-    ) as again:
-        assert again.success
+    assert render()
     again_manifest = json.loads(store.read_text(layout.manifest(video_id)))
     assert again_manifest["planning"]["cache_hit"]
     assert again_manifest["total_cost"] == 0 and again_manifest["calls"] == 0

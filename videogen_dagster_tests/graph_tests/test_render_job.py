@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from videogen_dagster.media import probe
 from videogen_dagster.store import layout
@@ -126,3 +127,24 @@ def test_a_partition_that_was_never_added_fails_before_any_generation(instance, 
     assert list(started) == ["spec"]
     failure = next(iter(instance.all_logs(result.run_id, of_type=dg.DagsterEventType.STEP_FAILURE)))
     assert "never-added" in failure.dagster_event.step_failure_data.error.message
+
+
+EXAMPLES = sorted(
+    p for p in (Path(__file__).parents[2] / "specs" / "examples").iterdir() if p.is_file()
+)
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[p.name for p in EXAMPLES])
+def test_every_example_renders_with_all_asset_checks_passing(instance, tmp_path, example):
+    store_root = tmp_path / "store"
+    video_id = register(instance, store_root, example)
+    result = execute(instance, store_root, video_id)
+    assert result.success
+    evaluations = [
+        record.dagster_event.event_specific_data
+        for record in instance.all_logs(
+            result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
+        )
+    ]
+    assert len(evaluations) == 4
+    assert all(evaluation.passed for evaluation in evaluations)

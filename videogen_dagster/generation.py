@@ -252,18 +252,11 @@ class Generator:
         cost = planner.last_cost
         payload = {"beats": [b.model_dump() for b in beats], "cost": cost}
         self.store.write_text(key, json.dumps(payload), "application/json")
-        if cost:
-            record = {
-                "timestamp": datetime.now(UTC).isoformat(),
-                "video_id": self.video_id,
-                "what": "beat planning",
-                "fingerprint": fingerprint,
-                "provider": planner.name,
-                "model": planner.model,
-                "cost": cost,
-            }
-            _LEDGER.settle(self.store, self.video_id, 0.0, record)
         self.planning = replace(result, cost=cost, original_cost=cost, cache_hit=False)
+        if cost:
+            _LEDGER.settle(
+                self.store, self.video_id, 0.0, self._ledger_line("beat planning", self.planning)
+            )
         return beats
 
     def image(
@@ -364,21 +357,25 @@ class Generator:
             # Cached before the ledger line: a process killed between the two has lost a line
             # of cost accounting, not the paid result (the next run finds it in the cache).
             remembered = self._remember(fingerprint, generated)
-            record = {
-                "timestamp": datetime.now(UTC).isoformat(),
-                "video_id": self.video_id,
-                "what": label,
-                "fingerprint": fingerprint,
-                "provider": generated.provider,
-                "model": generated.model,
-                "cost": generated.cost,
-            }
+            record = self._ledger_line(label, remembered)
         except PermanentProviderError as refusal:
             raise self._refused(what, refusal) from refusal
         finally:
             _LEDGER.settle(self.store, self.video_id, estimate, record)
         failed_manifest.resolve_failure(self.store, self.video_id, label)
         return remembered
+
+    def _ledger_line(self, what: str, result: GenerationResult) -> dict[str, Any]:
+        """One paid call, as the cost ledger (and so the budget) counts it."""
+        return {
+            "timestamp": datetime.now(UTC).isoformat(),
+            "video_id": self.video_id,
+            "what": what,
+            "fingerprint": result.fingerprint,
+            "provider": result.provider,
+            "model": result.model,
+            "cost": result.cost,
+        }
 
     def _refused(self, what: _Call, refusal: PermanentProviderError) -> RefusedInputError:
         """The refusal, naming the beat and the refused input, recorded in the manifest."""

@@ -12,6 +12,8 @@ import math
 import random
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,9 +53,10 @@ class LocalSettings:
     """How the local provider behaves; the defaults are free, instant and 720p.
 
     - ``short_side``: the shorter side of every size (16:9 → 1280×720 at 720).
-    - ``*_latency``: seconds of simulated delay per call; ``latency_jitter`` is the sigma of a
-      lognormal multiplier (median 1), drawn from ``latency_seed`` and the request, so a
-      benchmark replays the same delays whatever order its threads run in.
+    - ``*_latency``: the least time a call takes, in seconds, its rendering included (see
+      ``_Latency``); ``latency_jitter`` is the sigma of a lognormal multiplier (median 1),
+      drawn from ``latency_seed`` and the request, so a benchmark replays the same delays
+      whatever order its threads run in.
     - ``price_per_*``: USD per image, per second of clip, per second of music.
     - ``clip_lengths``: the clip lengths accepted, like a real API's fixed durations.
     - ``drift_per_clip``: simulated colour creep of real image-to-video models: each clip's
@@ -89,23 +92,35 @@ class LocalSettings:
 
 
 class _Latency:
-    """Simulated API delay: sleeps (threads run meanwhile) and reports what it slept."""
+    """Simulated API delay: a call answers no sooner than its drawn delay after it starts.
+
+    The local rendering happens inside that delay, as a real API's answer time includes its
+    own rendering: a call costs ``max(delay, render time)``, not their sum, so a benchmark's
+    critical path (the sum of drawn delays) is what the provider alone costs. Threads run
+    while a call waits out the rest of its delay.
+    """
 
     def __init__(self, settings: LocalSettings) -> None:
         self._jitter = settings.latency_jitter
         self._seed = settings.latency_seed
 
-    def wait(self, base: float, fingerprint: str) -> float:
+    @contextmanager
+    def pace(self, base: float, fingerprint: str) -> Iterator[float]:
+        """Yields the delay drawn for this call; on leaving, sleeps out what is left of it."""
+        delay = self._draw(base, fingerprint)
+        deadline = time.monotonic() + delay
+        yield delay
+        remaining = deadline - time.monotonic()
+        if remaining > 0:
+            time.sleep(remaining)
+
+    def _draw(self, base: float, fingerprint: str) -> float:
         if base <= 0:
             return 0.0
-        delay = base
-        if self._jitter > 0:
-            rng = random.Random(
-                seed_from(self._seed, fingerprint) if self._seed is not None else None
-            )
-            delay = base * math.exp(rng.gauss(0.0, self._jitter))
-        time.sleep(delay)
-        return delay
+        if self._jitter <= 0:
+            return base
+        rng = random.Random(seed_from(self._seed, fingerprint) if self._seed is not None else None)
+        return base * math.exp(rng.gauss(0.0, self._jitter))
 
 
 class LocalPlanner(Planner):
@@ -135,18 +150,18 @@ class LocalImages(ImageGenerator):
 
     def generate_image(self, request: ImageRequest) -> Generated:
         fingerprint = request_fingerprint(self, request)
-        latency = self._latency.wait(self.settings.image_latency, fingerprint)
-        try:
-            png = render_storyboard(
-                request.prompt,
-                style=request.style,
-                width=request.size.width,
-                height=request.size.height,
-                seed=request.seed,
-                references=request.references,
-            )
-        except MediaError as exc:  # an undecodable reference image
-            raise PermanentProviderError(str(exc), input_kind="image") from None
+        with self._latency.pace(self.settings.image_latency, fingerprint) as latency:
+            try:
+                png = render_storyboard(
+                    request.prompt,
+                    style=request.style,
+                    width=request.size.width,
+                    height=request.size.height,
+                    seed=request.seed,
+                    references=request.references,
+                )
+            except MediaError as exc:  # an undecodable reference image
+                raise PermanentProviderError(str(exc), input_kind="image") from None
         return Generated(
             data=png,
             media_type="image/png",
@@ -184,13 +199,17 @@ class LocalClips(ClipGenerator):
                 f"{self.name} ({self.model}) needs an even clip size for H.264, not {request.size}"
             )
         fingerprint = request_fingerprint(self, request)
-        latency = self._latency.wait(self.settings.clip_latency, fingerprint)
         frames = round(request.duration * request.fps)
-        try:
-            start = load_rgb(resize_exact(request.start_image, request.size), what="start image")
-        except MediaError as exc:
-            raise PermanentProviderError(str(exc), input_kind="image") from None
-        with tempfile.TemporaryDirectory(prefix="local-clip-") as folder:
+        with (
+            self._latency.pace(self.settings.clip_latency, fingerprint) as latency,
+            tempfile.TemporaryDirectory(prefix="local-clip-") as folder,
+        ):
+            try:
+                start = load_rgb(
+                    resize_exact(request.start_image, request.size), what="start image"
+                )
+            except MediaError as exc:
+                raise PermanentProviderError(str(exc), input_kind="image") from None
             path = Path(folder) / "clip.mp4"
             render_zoom_clip(
                 start, path, fps=request.fps, frames=frames, motion=self._motion(request)
@@ -213,10 +232,10 @@ class LocalClips(ClipGenerator):
 
 
 class LocalMusic(MusicGenerator):
-    """A generated music bed: chords, bass and a melody chosen from the prompt."""
+    """A generated music bed (FLAC in an .m4a): chords, bass and a melody chosen from the prompt."""
 
     name = NAME
-    model = "synth-v1"
+    model = "synth-v2"
 
     def __init__(self, settings: LocalSettings = LocalSettings()) -> None:
         self.settings = settings
@@ -231,12 +250,15 @@ class LocalMusic(MusicGenerator):
                 f"music duration must be positive, got {request.duration}"
             )
         fingerprint = request_fingerprint(self, request)
-        latency = self._latency.wait(self.settings.music_latency, fingerprint)
         rng = np.random.default_rng(seed_from("music", request.prompt, request.seed))
-        samples = synthesise(request.duration, rng)
-        with tempfile.TemporaryDirectory(prefix="local-music-") as folder:
+        with (
+            self._latency.pace(self.settings.music_latency, fingerprint) as latency,
+            tempfile.TemporaryDirectory(prefix="local-music-") as folder,
+        ):
+            samples = synthesise(request.duration, rng)
             path = Path(folder) / "music.m4a"
-            encode_pcm_to_m4a(samples, path, sample_rate=SAMPLE_RATE)
+            # Lossless: the soundtrack step re-encodes it to AAC, and FLAC costs a tenth of the CPU.
+            encode_pcm_to_m4a(samples, path, sample_rate=SAMPLE_RATE, lossless=True)
             data = path.read_bytes()
         return Generated(
             data=data,

@@ -7,7 +7,6 @@ soft plucks and a touch of echo) rather than a test tone.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -43,29 +42,48 @@ def choose_tune(rng: np.random.Generator) -> Tune:
 
 
 def synthesise(duration: float, rng: np.random.Generator) -> np.ndarray:
-    """Stereo float samples, shape ``(round(duration × 44100), 2)``, peaking near -3 dBFS."""
+    """Stereo float32 samples, shape ``(round(duration × 44100), 2)``, peaking near -3 dBFS."""
     total = round(duration * SAMPLE_RATE)
     tune = choose_tune(rng)
-    mix = np.zeros((total + SAMPLE_RATE * 2, 2), dtype=np.float64)
+    mix = np.zeros((total + SAMPLE_RATE * 2, 2), dtype=np.float32)
     beat = 60.0 / tune.bpm
-    bar = 4 * beat
-    scale = _SCALES[tune.mode]
-    # The progression repeats, so each distinct note is synthesised once per track.
-    pad, pluck = cache(_pad), cache(_pluck)
-    for bar_index in range(math.ceil(duration / bar)):
-        start = bar_index * bar
-        degree = tune.progression[bar_index % len(tune.progression)]
-        chord = [_scale_note(tune.root, scale, degree + step) for step in (0, 2, 4)]
-        for note in (*chord, chord[0] + 12):
-            _add(mix, pad(note + 12, bar + 0.8), start)
-        for beat_index in (0, 2):
-            bass = pluck(chord[0] - 12, 1.6, decay=0.5, level=0.28, pan=0.0)
-            _add(mix, bass, start + beat_index * beat)
-    _melody(mix, tune, duration, beat, rng, pluck)
+    _backing(mix, tune, beat)
+    # Plucks are cached per note and pan: the melody reuses a handful of them.
+    _melody(mix, tune, duration, beat, rng, cache(_pluck))
     _echo(mix, delay=beat * 0.75, feedback=0.28)
-    track = np.tanh(mix[:total] * 1.2)
+    track = mix[:total]
+    track *= 1.2
+    np.tanh(track, out=track)
     track *= 0.7 / max(float(np.max(np.abs(track))), 1e-9)
     return _edge_fades(track)
+
+
+def _backing(mix: np.ndarray, tune: Tune, beat: float) -> None:
+    """Pad chords and bass: one pass of the progression, repeated to the end of ``mix``.
+
+    The progression is periodic, so it is synthesised once and tiled, which keeps a long
+    track's cost close to a short one's (a bar-by-bar mix of 200 s took seconds of CPU).
+    Notes ringing past the end of the pass are carried into the next one, not the first.
+    """
+    bar = 4 * beat
+    scale = _SCALES[tune.mode]
+    period = round(len(tune.progression) * bar * SAMPLE_RATE)
+    once = np.zeros((period + round((bar + 0.8) * SAMPLE_RATE), 2), dtype=np.float32)
+    pad, pluck = cache(_pad), cache(_pluck)
+    for bar_index, degree in enumerate(tune.progression):
+        start = bar_index * bar
+        chord = [_scale_note(tune.root, scale, degree + step) for step in (0, 2, 4)]
+        for note in (*chord, chord[0] + 12):
+            _add(once, pad(note + 12, bar + 0.8), start)
+        for beat_index in (0, 2):
+            bass = pluck(chord[0] - 12, 1.6, decay=0.5, level=0.28, pan=0.0)
+            _add(once, bass, start + beat_index * beat)
+    body, carry = once[:period], once[period:]
+    for at in range(0, len(mix), period):
+        end = min(at + period, len(mix))
+        mix[at:end] = body[: end - at]
+        if at:
+            _add_at(mix, carry, at)
 
 
 def _melody(
@@ -107,7 +125,7 @@ def _pad(note: int, length: float) -> np.ndarray:
     right = _harmonics(f * 1.001, t)
     envelope = np.minimum(1.0, np.minimum(t / 0.4, (length - t) / 0.8).clip(0, None))
     envelope = 0.5 - 0.5 * np.cos(np.pi * envelope)
-    return 0.07 * np.stack([left, right], axis=1) * envelope[:, None]
+    return (0.07 * np.stack([left, right], axis=1) * envelope[:, None]).astype(np.float32)
 
 
 def _pluck(note: int, length: float, *, decay: float, level: float, pan: float) -> np.ndarray:
@@ -117,7 +135,8 @@ def _pluck(note: int, length: float, *, decay: float, level: float, pan: float) 
     envelope = np.minimum(t / 0.006, 1.0) * np.exp(-t / decay)
     envelope *= np.clip((length - t) / 0.05, 0, 1)  # no click at the cut
     mono = level * tone * envelope
-    return np.stack([mono * (1 - pan) / 2 * 2**0.5, mono * (1 + pan) / 2 * 2**0.5], axis=1)
+    gains = np.array([(1 - pan) / 2 * 2**0.5, (1 + pan) / 2 * 2**0.5], dtype=np.float32)
+    return mono.astype(np.float32)[:, None] * gains
 
 
 def _harmonics(f: float, t: np.ndarray) -> np.ndarray:
@@ -129,24 +148,35 @@ def _harmonics(f: float, t: np.ndarray) -> np.ndarray:
 
 
 def _add(mix: np.ndarray, sound: np.ndarray, at: float) -> None:
-    start = round(at * SAMPLE_RATE)
+    _add_at(mix, sound, round(at * SAMPLE_RATE))
+
+
+def _add_at(mix: np.ndarray, sound: np.ndarray, start: int) -> None:
     end = min(start + len(sound), len(mix))
     if start < end:
         mix[start:end] += sound[: end - start]
 
 
 def _echo(mix: np.ndarray, *, delay: float, feedback: float) -> None:
-    """A few decaying repeats, crossed left/right, for a sense of space."""
+    """A few decaying repeats, crossed left/right, for a sense of space.
+
+    Worked in place from the end, one delay-long block at a time, so every repeat reads the
+    dry signal before it is changed and no full-length copy is made.
+    """
     shift = round(delay * SAMPLE_RATE)
-    wet = mix.copy()
-    gain = feedback
-    for repeat in range(1, 4):
-        offset = shift * repeat
-        if offset >= len(mix):
-            break
-        source = wet[:-offset, ::-1] if repeat % 2 else wet[:-offset]
-        mix[offset:] += gain * source
-        gain *= feedback
+    gains = [feedback**repeat for repeat in range(1, 4)]
+    for end in range(len(mix), 0, -shift):
+        start = max(end - shift, 0)
+        for repeat, gain in enumerate(gains, start=1):
+            offset = shift * repeat
+            if start < offset:
+                lo = offset  # the repeat starts here
+                if lo >= end:
+                    continue
+            else:
+                lo = start
+            source = mix[lo - offset : end - offset]
+            mix[lo:end] += gain * (source[:, ::-1] if repeat % 2 else source)
 
 
 def _edge_fades(track: np.ndarray) -> np.ndarray:
@@ -155,7 +185,7 @@ def _edge_fades(track: np.ndarray) -> np.ndarray:
     fade_in = min(round(0.5 * SAMPLE_RATE), length // 4)
     fade_out = min(SAMPLE_RATE, length // 4)
     if fade_in:
-        track[:fade_in] *= np.linspace(0.0, 1.0, fade_in)[:, None]
+        track[:fade_in] *= np.linspace(0.0, 1.0, fade_in, dtype=np.float32)[:, None]
     if fade_out:
-        track[-fade_out:] *= np.linspace(1.0, 0.0, fade_out)[:, None]
+        track[-fade_out:] *= np.linspace(1.0, 0.0, fade_out, dtype=np.float32)[:, None]
     return track

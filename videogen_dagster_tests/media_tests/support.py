@@ -65,8 +65,18 @@ def video_packets(video: Path) -> list[bytes]:
 
 
 def audio_samples(media: Path) -> tuple[np.ndarray, int]:
-    """Decoded audio as a mono float array, and its sample rate."""
+    """Decoded audio as a mono float array in [-1, 1], and its sample rate (AAC decodes to float
+    planes, FLAC to interleaved integers)."""
     with av.open(str(media)) as container:
         stream = container.streams.audio[0]
-        chunks = [frame.to_ndarray().mean(axis=0) for frame in container.decode(stream)]
+        chunks = [_mono(frame) for frame in container.decode(stream)]
         return np.concatenate(chunks), stream.codec_context.sample_rate
+
+
+def _mono(frame: av.AudioFrame) -> np.ndarray:
+    samples = frame.to_ndarray()
+    if not frame.format.is_planar:
+        samples = samples.reshape(-1, len(frame.layout.channels)).T
+    if np.issubdtype(samples.dtype, np.integer):
+        samples = samples / float(np.iinfo(samples.dtype).max + 1)
+    return samples.mean(axis=0)

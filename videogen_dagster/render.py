@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.connection
 import os
 import sys
 import tempfile
-import time
+import traceback
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -98,9 +99,11 @@ def render(
             for outcome in outcomes
         }
         progress = _Progress(instance, outcomes, out)
-        while any(child.is_alive() for child in children.values()):
+        running = [child.sentinel for child in children.values()]
+        while running:
             progress.show()
-            time.sleep(poll_seconds)
+            ended = multiprocessing.connection.wait(running, timeout=poll_seconds)
+            running = [sentinel for sentinel in running if sentinel not in ended]
         for outcome in outcomes:
             outcome.run_id = (Path(tmp) / f"{outcome.video_id}.run").read_text().strip()
             outcome.success = children[outcome.video_id].exitcode == 0
@@ -109,8 +112,7 @@ def render(
             elif outcome.run_id:
                 outcome.errors = _failure_messages(instance, outcome.run_id)
             if not outcome.success and not outcome.errors:
-                log = (Path(tmp) / f"{outcome.video_id}.log").read_text().strip()
-                outcome.errors = [log.splitlines()[-1] if log else "the render process died"]
+                outcome.errors = [_death_note(Path(tmp), outcome.video_id)]
         progress.show()
     return outcomes, spec_errors
 
@@ -145,8 +147,21 @@ def _processes() -> multiprocessing.context.BaseContext:
     if "forkserver" not in multiprocessing.get_all_start_methods():
         return multiprocessing.get_context("spawn")
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["videogen_dagster.definitions", __name__])
+    context.set_forkserver_preload(list(_PRELOAD))
     return context
+
+
+#: What the fork server imports: the code of the definitions, not ``videogen_dagster.definitions``
+#: itself, whose resources come from the environment (each child builds them from the caller's).
+_PRELOAD = (
+    __name__,
+    "videogen_dagster.defs.assets",
+    "videogen_dagster.defs.checks",
+    "videogen_dagster.defs.jobs",
+    "videogen_dagster.defs.sensors",
+    "videogen_dagster.defs.storyboard_chunks",
+    "videogen_dagster.executor",
+)
 
 
 def _child_main(request_path: str, log_path: str, cwd: str, environ: dict[str, str]) -> None:
@@ -162,22 +177,38 @@ def _child_main(request_path: str, log_path: str, cwd: str, environ: dict[str, s
     os.dup2(log, 1)
     os.dup2(log, 2)
     os.close(log)
-    sys.exit(run_child(request_path))
+    try:
+        code = run_child(request_path)
+    except Exception as exc:  # before or around the run: Dagster has no record to show
+        traceback.print_exc()
+        Path(request_path).with_suffix(".error").write_text(f"{type(exc).__name__}: {exc}")
+        code = 1
+    sys.exit(code)
+
+
+def _death_note(folder: Path, video_id: str) -> str:
+    """Why a render process ended without a run to ask: its error, else its log's last line."""
+    error = folder / f"{video_id}.error"
+    if error.exists():
+        # Dagster's config errors append the stack trace of their cause: the words come first.
+        return " ".join(error.read_text().split("Stack Trace:")[0].split())
+    log = (folder / f"{video_id}.log").read_text().strip()
+    return log.splitlines()[-1] if log else "the render process died"
 
 
 def run_child(request_path: str) -> int:
     """A child process's side of ``render``: run one video on the parent's instance."""
     request = json.loads(Path(request_path).read_text())
     instance_ref = deserialize_value(request["instance_ref"], InstanceRef)
-    with (
-        dg.DagsterInstance.from_ref(instance_ref) as instance,
-        dg.execute_job(
+    with dg.DagsterInstance.from_ref(instance_ref) as instance:
+        # Not entered as a context manager: that would build every resource again, to load
+        # outputs nobody reads here (the result's id and status need none).
+        result = dg.execute_job(
             dg.reconstructable(render_job),
             instance=instance,
             run_config=request["run_config"],
             tags={"dagster/partition": request["video_id"]},
-        ) as result,
-    ):
+        )
         Path(request["run_id_file"]).write_text(result.run_id)
         return 0 if result.success else 1
 

@@ -11,9 +11,12 @@ import os
 import dagster as dg
 from pydantic import Field
 
+from videogen_dagster.defs.io_manager import OutputFilesIOManager
 from videogen_dagster.generation import Budget, Generator
 from videogen_dagster.media import ContinuityPolicy
 from videogen_dagster.providers.base import Provider
+from videogen_dagster.providers.local import LocalSettings
+from videogen_dagster.providers.registry import build_provider
 from videogen_dagster.settings import resolve_store_uri, s3_settings_from_env
 from videogen_dagster.store.base import Store
 from videogen_dagster.store.factory import open_store
@@ -115,12 +118,11 @@ class GenerationResource(dg.ConfigurableResource):
         }
 
 
+# The local backend (the default) is imported with this module, not inside a run's first
+# step, where the other steps' threads would wait on the import lock for it.
 @functools.lru_cache(maxsize=8)
 def _build_provider(config_json: str) -> Provider:
     """One provider (and its HTTP clients) per distinct configuration in a process."""
-    from videogen_dagster.providers.local import LocalSettings
-    from videogen_dagster.providers.registry import build_provider
-
     config = json.loads(config_json)
     roles = {role: config[role] for role in ("planner", "images", "clips", "music")}
     local = config["local"] | {"clip_lengths": tuple(config["local"]["clip_lengths"])}
@@ -158,7 +160,7 @@ class InboxResource(dg.ConfigurableResource):
         return FolderInbox(self.location)
 
 
-def resources_from_env() -> dict[str, dg.ConfigurableResource]:
+def resources_from_env() -> dict[str, dg.ConfigurableResource | dg.ConfigurableIOManager]:
     """The resources a deployment gets from its environment (see the README's Configuration)."""
     env = os.environ
     roles = {
@@ -184,6 +186,7 @@ def resources_from_env() -> dict[str, dg.ConfigurableResource]:
         "store": StoreResource(uri=resolve_store_uri(None), **s3),
         "generation": GenerationResource(**roles, openai=openai, runway=runway, **budget),
         "inbox": InboxResource(location=env.get("VIDEOGEN_INBOX", DEFAULT_INBOX), **s3),
+        "io_manager": OutputFilesIOManager(),
     }
 
 

@@ -70,6 +70,7 @@ def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, wha
             broken = True
         returncode = process.wait()
         drain.join()
+        process.stderr.close()
     if returncode != 0 or broken:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))
 

@@ -15,6 +15,10 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 
 from videogen_dagster.media.errors import MediaError
 
+# Pillow loads its common format plugins on the first open; load them with this module
+# instead, not inside a run's first image step while other steps wait on the import lock.
+Image.preinit()
+
 if TYPE_CHECKING:
     from videogen_dagster.providers.base import Size
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
+from numpy.random import default_rng
 
 from videogen_dagster.domain.spec import BeatSpec
 from videogen_dagster.media.encode import encode_pcm_to_m4a
@@ -226,7 +226,7 @@ class LocalClips(ClipGenerator):
 
     def _motion(self, request: ClipRequest) -> Motion:
         """Motion from the prompt and style only, so every chunk of a beat moves alike."""
-        rng = np.random.default_rng(seed_from("motion", request.prompt, request.style))
+        rng = default_rng(seed_from("motion", request.prompt, request.style))
         focus = (float(rng.uniform(0.3, 0.7)), float(rng.uniform(0.3, 0.7)))
         return Motion(focus, ZOOM_PER_SECOND, drift=self.settings.drift_per_clip)
 
@@ -250,7 +250,7 @@ class LocalMusic(MusicGenerator):
                 f"music duration must be positive, got {request.duration}"
             )
         fingerprint = request_fingerprint(self, request)
-        rng = np.random.default_rng(seed_from("music", request.prompt, request.seed))
+        rng = default_rng(seed_from("music", request.prompt, request.seed))
         with (
             self._latency.pace(self.settings.music_latency, fingerprint) as latency,
             tempfile.TemporaryDirectory(prefix="local-music-") as folder,

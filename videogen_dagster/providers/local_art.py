@@ -13,6 +13,7 @@ import hashlib
 import textwrap
 
 import numpy as np
+from numpy.random import default_rng
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from videogen_dagster.media.images import encode_png, load_image
@@ -35,7 +36,7 @@ def render_storyboard(
 ) -> bytes:
     """PNG bytes of a ``width``×``height`` storyboard image for ``prompt``."""
     reference_digests = tuple(hashlib.sha256(r).hexdigest() for r in references)
-    rng = np.random.default_rng(seed_from(prompt, style, seed, reference_digests))
+    rng = default_rng(seed_from(prompt, style, seed, reference_digests))
     palette = (
         _palette_from_references(references) if references else _palette_for(style, prompt, seed)
     )
@@ -46,10 +47,10 @@ def render_storyboard(
 
 def _palette_for(style: str | None, prompt: str, seed: int) -> list[tuple[int, int, int]]:
     """Five colours around a hue set by the style, shifted a little per prompt."""
-    style_rng = np.random.default_rng(seed_from("style", style, seed))
+    style_rng = default_rng(seed_from("style", style, seed))
     base_hue = style_rng.random()
     saturation = 0.35 + 0.4 * style_rng.random()
-    shift = (np.random.default_rng(seed_from("prompt", prompt)).random() - 0.5) * 0.25
+    shift = (default_rng(seed_from("prompt", prompt)).random() - 0.5) * 0.25
     offsets = (0.0, 0.08, 0.5, 0.42, 0.92)
     values = (0.35, 0.85, 0.75, 0.95, 0.55)
     return [

@@ -1,0 +1,44 @@
+"""``videogen render`` as a function: its render processes are forked from a server that
+outlives one call, yet each run is configured from the caller's environment of the moment."""
+
+import io
+from pathlib import Path
+
+import dagster as dg
+import pytest
+import yaml
+
+from videogen_dagster.instance import INSTANCE_CONFIG
+from videogen_dagster.media import probe
+from videogen_dagster.render import render
+
+SMALL = {"resources": {"generation": {"config": {"local": {"short_side": 64}}}}}
+
+
+def _spec(folder: Path, name: str) -> Path:
+    path = folder / f"{name}.yaml"
+    path.write_text(f"prompt: A {name} at dusk\nduration: 5\nfps: 8\nmusic: false\n")
+    return path
+
+
+def test_each_render_uses_the_environment_it_is_called_with(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    overrides = yaml.safe_load(INSTANCE_CONFIG.read_text())
+    store, home = tmp_path / "store", tmp_path / "home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home), overrides=overrides) as instance:
+        monkeypatch.delenv("VIDEOGEN_IMAGES", raising=False)
+        (first,), _ = render(
+            [_spec(tmp_path, "fox")], str(store), instance, run_config=SMALL, out=io.StringIO()
+        )
+        assert first.success, first.errors
+        assert probe(Path(first.final_uri)).duration == pytest.approx(5, abs=1 / 8)
+
+        # The fork server started above; this render must still see the new setting.
+        monkeypatch.setenv("VIDEOGEN_IMAGES", "openai")
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+        (second,), _ = render([_spec(tmp_path, "owl")], str(store), instance, out=io.StringIO())
+
+    assert not second.success
+    assert "OPENAI_API_KEY" in " ".join(second.errors)

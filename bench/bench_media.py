@@ -95,7 +95,7 @@ def speed(work: Path, repeat: int) -> list[dict]:
     timed("last frame of a 5 s 720p chunk (PNG)", lambda: extract_last_frame(first), repeat, rows)
     music = PROVIDER.music.generate_music(MusicRequest(prompt="calm", duration=60.0, seed=1))
     timed(
-        "music bed 60 s (synthesis + AAC)",
+        "music bed 60 s (synthesis + FLAC)",
         lambda: PROVIDER.music.generate_music(MusicRequest(prompt="calm", duration=60, seed=1)),
         repeat,
         rows,

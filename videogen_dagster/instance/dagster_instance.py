@@ -5,8 +5,9 @@ Why: at the start of every run Dagster calls ``logging.config.dictConfig`` to bu
 ``python_logs`` handlers of ``dagster.yaml``, even when none are configured. ``dictConfig``
 closes every logging handler of the process, taking each handler's lock while it holds
 logging's module lock; another run's step, meanwhile, holds a handler's lock while it writes
-an event and waits for the event log. Runs on threads of one process (``videogen render``)
-then deadlock (stacks in ``bench/evidence/deadlock-*``). With no ``python_logs`` handlers
+an event and waits for the event log. Runs started on threads of one process (a script, a
+test, the benchmark) then deadlock (stacks in ``bench/evidence/deadlock-*``), and every run
+closes the handlers its host process had set up. With no ``python_logs`` handlers
 configured there is nothing to build, so this class skips the call; with some, it builds them
 one run at a time.
 

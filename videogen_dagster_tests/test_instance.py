@@ -16,6 +16,7 @@ from dagster._core.storage.sql import get_alembic_config
 
 from videogen_dagster.instance import write_instance_config
 from videogen_dagster.instance.dagster_instance import VideogenInstance
+from videogen_dagster.instance.event_log import PooledSqliteEventLogStorage
 
 
 @dg.op
@@ -91,3 +92,116 @@ def test_a_deleted_partition_is_forgotten_at_once(instance: dg.DagsterInstance):
 
     assert not instance.has_dynamic_partition("videos", "fox")
     assert not instance.has_dynamic_partition("videos", "never-added")
+
+
+def _pool_story(instance: dg.DagsterInstance) -> list[tuple]:
+    """Claims and frees through the storage, as executors make them: what each returns, and
+    the pool's counts after each step. The same story must read the same on any storage."""
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("api", 2)
+    story: list[tuple] = []
+
+    def claim(step: str, priority: int = 0) -> None:
+        status = storage.claim_concurrency_slot("api", "run-1", step, priority)
+        story.append(("claim", step, status.slot_status, status.is_assigned, status.priority))
+
+    def free(step: str) -> None:
+        storage.free_concurrency_slot_for_step("run-1", step)
+        info = storage.get_concurrency_info("api")
+        counts = (info.active_slot_count, info.pending_step_count, info.assigned_step_count)
+        story.append(("free", step, info.slot_count, counts))
+
+    for step in ("a", "b", "c"):
+        claim(step)
+    claim("c")  # asked again while the pool is full: still waiting, not queued twice
+    free("a")  # c is next in the queue ...
+    claim("c")  # ... and takes the slot
+    claim("low", priority=0)
+    claim("high", priority=5)
+    free("b")  # the higher priority goes first, whatever the order of asking
+    claim("low")
+    claim("high")
+    claim("high")  # a step that holds its slot keeps it
+    storage.set_concurrency_slots("api", 1)  # lowered while both slots are held
+    free("c")
+    claim("low")
+    free("high")
+    claim("low")
+    free("low")
+    free("never-claimed")
+    return story
+
+
+def test_pools_are_claimed_and_freed_as_dagster_does(instance: dg.DagsterInstance):
+    """The shipped storage sends its own SQL for claims and frees: the same story must come
+    out of it as out of Dagster's stock SQLite storage."""
+    with dg.instance_for_test() as stock:
+        expected = _pool_story(stock)
+
+    story = _pool_story(instance)
+
+    assert story == expected
+    claimed = [entry for entry in story if entry[0] == "claim" and entry[2].value == "CLAIMED"]
+    assert [entry[1] for entry in claimed] == ["a", "b", "c", "high", "high", "low", "low"]
+
+
+@dg.asset
+def greeting(context: dg.AssetExecutionContext) -> str:
+    context.log.info("hello")
+    return "hello"
+
+
+@dg.asset_check(asset=greeting)
+def greeting_is_polite() -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(passed=True)
+
+
+def greet_job() -> dg.JobDefinition:
+    definitions = dg.Definitions(
+        assets=[greeting],
+        asset_checks=[greeting_is_polite],
+        jobs=[dg.define_asset_job("greet", selection=[greeting])],
+    )
+    return definitions.resolve_job_def("greet")
+
+
+def _rows(folder: Path, run_id: str) -> dict[str, list[tuple]]:
+    """Every row of the run's file and of the index, without the ids the databases chose."""
+    tables = {}
+    for name, shard in (("run", run_id), ("index", "index")):
+        with sqlite3.connect(folder / f"{shard}.db") as db:
+            columns = "run_id, event, dagster_event_type, timestamp, step_key, asset_key, partition"
+            tables[name] = db.execute(f"SELECT {columns} FROM event_logs ORDER BY id").fetchall()
+    return tables
+
+
+def test_events_are_stored_as_dagster_stores_them(instance: dg.DagsterInstance, tmp_path: Path):
+    """The shipped event log writes most events with its own SQL: the same events stored
+    through it and through Dagster's own SQLite storage must give the same rows."""
+    result = dg.execute_job(dg.reconstructable(greet_job), instance=instance)
+    assert result.success
+    entries = instance.all_logs(result.run_id)
+    kinds = {e.dagster_event.event_type for e in entries if e.dagster_event is not None}
+    both_paths = {
+        dg.DagsterEventType.STEP_START,  # written by our SQL
+        dg.DagsterEventType.ASSET_MATERIALIZATION,  # by Dagster's, mirrored to the index
+        dg.DagsterEventType.ASSET_CHECK_EVALUATION,
+        dg.DagsterEventType.RUN_SUCCESS,
+    }
+    assert both_paths <= kinds
+    assert any(e.dagster_event is None for e in entries)  # the step's own log line
+
+    stores = {}
+    for name, storage_class in (
+        ("stock", sqlite_event_log.SqliteEventLogStorage),
+        ("shipped", PooledSqliteEventLogStorage),
+    ):
+        folder = tmp_path / name
+        storage = storage_class(str(folder))
+        for entry in entries:
+            storage.store_event(entry)
+        storage.dispose()
+        stores[name] = _rows(folder, result.run_id)
+
+    assert len(stores["stock"]["run"]) == len(entries)
+    assert stores["shipped"] == stores["stock"]

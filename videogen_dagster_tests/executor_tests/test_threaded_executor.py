@@ -40,6 +40,30 @@ def instance_fixture() -> Iterator[dg.DagsterInstance]:
     _join_step_threads()
 
 
+#: The event log videogen ships claims and frees pool slots with its own SQL.
+_SHIPPED_EVENT_LOG = {
+    "module": "videogen_dagster.instance.event_log",
+    "class": "PooledSqliteEventLogStorage",
+}
+
+
+@pytest.fixture(name="pool_instance", params=["stock", "shipped"])
+def pool_instance_fixture(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[dg.DagsterInstance]:
+    """Pools on Dagster's own SQLite event log and on the one videogen ships."""
+    jobs.GAUGE.reset()
+    overrides = {}
+    if request.param == "shipped":
+        config = {"base_dir": str(tmp_path / "runs")}
+        overrides = {"event_log_storage": {**_SHIPPED_EVENT_LOG, "config": config}}
+    with dg.instance_for_test(overrides=overrides) as instance:
+        shipped = type(instance.event_log_storage).__name__ == _SHIPPED_EVENT_LOG["class"]
+        assert shipped == (request.param == "shipped")
+        yield instance
+    _join_step_threads()
+
+
 def _step_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name.startswith("dagster-step:")]
 
@@ -263,7 +287,8 @@ def test_tag_concurrency_limits(instance: dg.DagsterInstance) -> None:
     assert _peak_overlap(_attempts(_entries(instance, run_id), "tagged_")) == 1
 
 
-def test_pool_limit_holds_while_unpooled_steps_run(instance: dg.DagsterInstance) -> None:
+def test_pool_limit_holds_while_unpooled_steps_run(pool_instance: dg.DagsterInstance) -> None:
+    instance = pool_instance
     instance.event_log_storage.set_concurrency_slots(jobs.POOL, 2)
     with execute_job(reconstructable(jobs.pooled_job), instance=instance) as result:
         assert result.success
@@ -276,7 +301,8 @@ def test_pool_limit_holds_while_unpooled_steps_run(instance: dg.DagsterInstance)
     _assert_pool_empty(instance)
 
 
-def test_pool_slots_freed_after_a_failing_step(instance: dg.DagsterInstance) -> None:
+def test_pool_slots_freed_after_a_failing_step(pool_instance: dg.DagsterInstance) -> None:
+    instance = pool_instance
     instance.event_log_storage.set_concurrency_slots(jobs.POOL, 1)
     with execute_job(reconstructable(jobs.pooled_failure_job), instance=instance) as result:
         assert not result.success

@@ -25,6 +25,7 @@ from dagster._core.instance.ref import InstanceRef
 from dagster_shared.serdes import deserialize_value, serialize_value
 
 from videogen_dagster.domain.errors import SpecError
+from videogen_dagster.instance import prepare_instance
 from videogen_dagster.pipeline.specs import register_spec_file
 from videogen_dagster.settings import s3_settings_from_env
 from videogen_dagster.store import layout
@@ -90,6 +91,7 @@ def render(
     ``if __name__ == "__main__":`` (the ``videogen`` command does).
     """
     video_ids, spec_errors = register(paths, store_uri, instance)
+    prepare_instance(instance, render_job())
     outcomes = [RenderOutcome(video_id) for video_id in dict.fromkeys(video_ids)]
     config = _merge(
         dict(run_config or {}), {"resources": {"store": {"config": {"uri": store_uri}}}}

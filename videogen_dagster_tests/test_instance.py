@@ -14,7 +14,7 @@ from alembic.script import ScriptDirectory
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.sql import get_alembic_config
 
-from videogen_dagster.instance import write_instance_config
+from videogen_dagster.instance import prepare_instance, write_instance_config
 from videogen_dagster.instance.dagster_instance import VideogenInstance
 from videogen_dagster.instance.event_log import PooledSqliteEventLogStorage
 
@@ -28,6 +28,21 @@ def say_hello(context: dg.OpExecutionContext) -> str:
 @dg.job
 def hello_job() -> None:
     say_hello()
+
+
+@dg.op(pool="api")
+def call_api() -> int:
+    return 1
+
+
+@dg.op(pool="disk")
+def write_disk(value: int) -> None:
+    del value
+
+
+@dg.job
+def pooled_job() -> None:
+    write_disk(call_api())
 
 
 @pytest.fixture(name="instance")
@@ -82,6 +97,37 @@ def test_a_new_run_shard_is_stamped_at_the_migration_head(instance: dg.DagsterIn
     assert version == scripts.get_current_head()
     assert "event_logs" in tables
     assert instance.all_logs(result.run_id)  # and Dagster reads it back
+
+
+def _schema(shard: Path) -> list[tuple]:
+    with sqlite3.connect(shard) as db:
+        (mode,) = db.execute("PRAGMA journal_mode").fetchone()
+        (version,) = db.execute("SELECT version_num FROM alembic_version").fetchone()
+        rows = db.execute("SELECT type, name, tbl_name, sql FROM sqlite_master ORDER BY name")
+        return [("journal_mode", mode), ("alembic", version), *rows.fetchall()]
+
+
+def test_run_shards_copied_from_the_template_are_dagsters_own(
+    instance: dg.DagsterInstance, tmp_path: Path
+):
+    """New run shards are copies of one empty shard made once: the same tables, indexes,
+    journal mode and migration stamp as a shard Dagster's own storage creates."""
+    stock = sqlite_event_log.SqliteEventLogStorage(str(tmp_path / "stock"))
+    with stock.run_connection("a-run"):
+        pass
+    stock.dispose()
+    expected = _schema(tmp_path / "stock" / "a-run.db")
+
+    runs = [dg.execute_job(dg.reconstructable(hello_job), instance=instance) for _ in range(2)]
+
+    folder = Path(instance.root_directory, "history", "runs")
+    assert [template.name for template in folder.glob(".run-shard-*.sqlite")] == [
+        f".run-shard-dagster-{dg.__version__}.sqlite"
+    ]
+    for result in runs:
+        assert result.success
+        assert _schema(folder / f"{result.run_id}.db") == expected
+    assert not list(folder.glob("*.partial"))
 
 
 def test_a_deleted_partition_is_forgotten_at_once(instance: dg.DagsterInstance):
@@ -205,3 +251,17 @@ def test_events_are_stored_as_dagster_stores_them(instance: dg.DagsterInstance, 
 
     assert len(stores["stock"]["run"]) == len(entries)
     assert stores["shipped"] == stores["stock"]
+
+
+def test_a_prepared_instance_has_its_pools_and_its_shard_template(instance: dg.DagsterInstance):
+    prepare_instance(instance, pooled_job)
+
+    limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
+    assert limits == {"api": 32, "disk": 32}  # the shipped default_limit
+    folder = Path(instance.root_directory, "history", "runs")
+    assert (folder / f".run-shard-dagster-{dg.__version__}.sqlite").exists()
+
+    instance.event_log_storage.set_concurrency_slots("api", 2)
+    prepare_instance(instance, pooled_job)  # again: a limit set by hand stays
+    limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
+    assert limits == {"api": 2, "disk": 32}

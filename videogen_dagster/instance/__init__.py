@@ -8,6 +8,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from videogen_dagster.instance.event_log import PooledSqliteEventLogStorage
+
 #: Run queue limit, pool limits, slot release and log capture for videogen (see the file).
 INSTANCE_CONFIG = Path(__file__).with_name("dagster.yaml")
 DEFAULT_DAGSTER_HOME = "dagster_home"
@@ -36,3 +38,21 @@ def write_instance_config(home: Path) -> None:
 def get_instance() -> dg.DagsterInstance:
     ensure_dagster_home()
     return dg.DagsterInstance.get()
+
+
+def prepare_instance(instance: dg.DagsterInstance, job: dg.JobDefinition) -> None:
+    """Do before the first run what it would otherwise do inside itself, on the critical path
+    of its first steps (0.3 s measured): give each pool the job's steps claim its default
+    slots, and make the event log's empty run shard. Quick when already done."""
+    storage = instance.event_log_storage
+    if isinstance(storage, PooledSqliteEventLogStorage):
+        storage.prepare()
+    if instance.global_op_concurrency_default_limit is None:
+        return
+    known = {pool.name for pool in storage.get_pool_limits()}
+    for pool in sorted(_pools(job) - known):
+        storage.initialize_concurrency_limit_to_default(pool)
+
+
+def _pools(job: dg.JobDefinition) -> set[str]:
+    return {d.pool for d in job.all_node_defs if isinstance(d, dg.OpDefinition) and d.pool}

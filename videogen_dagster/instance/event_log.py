@@ -29,15 +29,17 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import sqlite3
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+import dagster
 import yaml
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
@@ -86,7 +88,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 )
         self._shards: OrderedDict[str, _Shard] = OrderedDict()
         self._engines_lock = threading.Lock()
-        self._index_tables: set[str] = set()
+        self._schema_facts: set[tuple[str, str]] = set()
         self._partitions_seen: dict[tuple[str, str], float] = {}
         super().__init__(base_dir, inst_data)
 
@@ -160,13 +162,25 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         """Whether the index has the table, remembered once seen: Dagster asks before most index
         reads and writes (every dynamic-partition lookup, pool claim, asset event), opening a
         new engine each time. Tables are only ever added (``dagster instance migrate``)."""
-        if table_name in self._index_tables:
+        return self._remembered(("table", table_name), super().has_table)
+
+    def _has_asset_key_col_on_connection(self, conn: Connection, column_name: str) -> bool:
+        """Remembered once seen, as tables are: asked at every asset event and data-version
+        lookup, each time by inspecting the table."""
+        ask = functools.partial(super()._has_asset_key_col_on_connection, conn)
+        return self._remembered(("asset_keys column", column_name), ask)
+
+    def has_secondary_index(self, name: str) -> bool:
+        """Remembered once seen (a migration, once done, stays done): asked by every asset
+        record and data-version lookup, 10-20 times in a step that reads six assets."""
+        return self._remembered(("secondary index", name), super().has_secondary_index)
+
+    def _remembered(self, fact: tuple[str, str], ask: Callable[[str], bool]) -> bool:
+        if fact in self._schema_facts:
             return True
-        engine = self._engine(INDEX_SHARD_NAME)
-        with engine.connect() as conn:
-            found = bool(engine.dialect.has_table(conn, table_name))
+        found = ask(fact[1])
         if found:
-            self._index_tables.add(table_name)
+            self._schema_facts.add(fact)
         return found
 
     def has_dynamic_partition(self, partitions_def_name: str, partition_key: str) -> bool:
@@ -188,7 +202,9 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         super().delete_dynamic_partition(partitions_def_name, partition_key)
 
     def _initdb(self, engine: Engine, for_index_shard: bool = False) -> None:
-        """Dagster's check-then-create-and-stamp of a run's shard, with the scripts read once.
+        """Dagster's check-then-create-and-stamp of a run's shard, without its cost: a new
+        shard is a copy of an empty one already stamped (kept beside the shards, one per
+        Dagster version), and an existing one is checked with the scripts read once.
 
         The index shard (made once per instance, with a legacy case to handle) and any race
         with another process creating the same file go to Dagster's own code.
@@ -196,18 +212,47 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         if for_index_shard:
             super()._initdb(engine, for_index_shard=True)
             return
-        scripts = _migration_scripts()
+        path = engine.url.database
+        if path and not os.path.exists(path) and self._copy_template(path):
+            return
         try:
             with engine.connect() as connection:
-                migrations = MigrationContext.configure(connection)
-                if migrations.get_current_revision():
-                    return
-                SqlEventLogStorageMetadata.create_all(engine)
-                connection.execute(text("PRAGMA journal_mode=WAL;"))
-                migrations.stamp(scripts, "head")
-                safe_commit(connection)
+                if not MigrationContext.configure(connection).get_current_revision():
+                    _create_and_stamp(engine, connection)
         except (db_exc.DatabaseError, sqlite3.DatabaseError):
             super()._initdb(engine)
+
+    def prepare(self) -> None:
+        """Make the empty run shard new runs are copied from, if this Dagster has none yet."""
+        self._template()
+
+    def _copy_template(self, path: str) -> bool:
+        """Put a copy of the template at ``path``, unless a file appeared there meanwhile (or
+        the file system cannot link): then Dagster's check decides."""
+        partial = f"{path}.{os.getpid()}-{threading.get_ident()}.partial"
+        shutil.copyfile(self._template(), partial)
+        try:
+            os.link(partial, path)  # unlike a rename, never replaces another process's file
+        except OSError:
+            return False
+        finally:
+            os.unlink(partial)
+        return True
+
+    def _template(self) -> str:
+        """An empty run shard at the migration head of the installed Dagster, made once."""
+        template = os.path.join(self._base_dir, f".run-shard-dagster-{dagster.__version__}.sqlite")
+        if not os.path.exists(template):
+            partial = f"{template}.{os.getpid()}-{threading.get_ident()}.partial"
+            engine = create_engine(f"sqlite:///{partial}")
+            try:
+                with engine.connect() as connection:
+                    _create_and_stamp(engine, connection)
+                    connection.execute(text("PRAGMA wal_checkpoint(TRUNCATE)"))
+            finally:
+                engine.dispose()
+            os.replace(partial, template)
+        return template
 
     @contextmanager
     def _index_write(self) -> Iterator[sqlite3.Cursor]:
@@ -282,6 +327,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     def wipe(self) -> None:
         # Dagster's wipe deletes the run files: close our connections to them first.
         self._dispose_engines()
+        self._schema_facts.clear()
         super().wipe()
 
     def dispose(self) -> None:
@@ -369,6 +415,14 @@ _NEXT_IN_QUEUE = (
     " ORDER BY priority DESC, create_timestamp ASC LIMIT 1"
 )
 _ASSIGN = "UPDATE pending_steps SET assigned_timestamp = CURRENT_TIMESTAMP WHERE id = ?"
+
+
+def _create_and_stamp(engine: Engine, connection: Connection) -> None:
+    """What Dagster's ``_initdb`` does to a new run shard: its tables, WAL, the head stamp."""
+    SqlEventLogStorageMetadata.create_all(engine)
+    connection.execute(text("PRAGMA journal_mode=WAL;"))
+    MigrationContext.configure(connection).stamp(_migration_scripts(), "head")
+    safe_commit(connection)
 
 
 def _timestamp(value: str | None) -> datetime | None:

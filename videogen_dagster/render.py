@@ -14,6 +14,7 @@ import os
 import sys
 import tempfile
 import traceback
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,11 @@ from videogen_dagster.settings import s3_settings_from_env
 from videogen_dagster.store import layout
 from videogen_dagster.store.factory import open_store
 
-_STEP_EVENTS = {dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE}
+_PROGRESS_EVENTS = {
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+}
 
 
 def register(
@@ -245,11 +250,16 @@ def _failure_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
 
 
 class _Progress:
-    """One line per video whenever its progress changes: images and chains done, stages reached."""
+    """One line per video whenever its progress changes: images and chains done, stages reached.
+
+    Each poll reads only the events it has not seen yet (a cursor per run): reading every run's
+    whole log at every poll cost the parent process seconds of CPU beside eight videos.
+    """
 
     def __init__(self, instance: dg.DagsterInstance, outcomes: list[RenderOutcome], out: TextIO):
         self._instance, self._outcomes, self._out = instance, outcomes, out
         self._last: dict[str, str] = {}
+        self._tallies: dict[str, _Tally] = {}
         self._started = datetime.now(UTC)
 
     def _run_id(self, outcome: RenderOutcome) -> str | None:
@@ -268,40 +278,47 @@ class _Progress:
         for outcome in self._outcomes:
             run_id = self._run_id(outcome)
             if run_id:
-                self._print_if_changed(outcome.video_id, self._line(outcome.video_id, run_id))
-
-    def _line(self, video_id: str, run_id: str) -> str:
-        done: dict[str, int] = {}
-        failed = 0
-        for record in self._instance.all_logs(run_id, of_type=_STEP_EVENTS):
-            event = record.dagster_event
-            if event is None or event.step_key is None:
-                continue
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                failed += 1
-                continue
-            op = event.step_key.split("[")[0].split(".")[-1]
-            done[op] = done.get(op, 0) + 1
-        beats = "?" if not done.get("spec") else str(self._beat_count(run_id))
-        parts = [
-            f"storyboard {done.get('storyboard_image', 0)}/{beats}",
-            f"chains {done.get('continuous_chunks', 0)}/{beats}",
-        ]
-        parts += [name for name in ("stitched_video", "music", "final_video") if done.get(name)]
-        if failed:
-            parts.append(f"{failed} step(s) failed")
-        return f"[{video_id}] " + " · ".join(parts)
-
-    def _beat_count(self, run_id: str) -> int:
-        for record in self._instance.all_logs(
-            run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION
-        ):
-            materialization = record.asset_materialization
-            if materialization and materialization.asset_key == dg.AssetKey("spec"):
-                return int(materialization.metadata["beat_count"].value)
-        return 0
+                tally = self._tallies.setdefault(run_id, _Tally())
+                tally.read(self._instance, run_id)
+                self._print_if_changed(outcome.video_id, f"[{outcome.video_id}] {tally}")
 
     def _print_if_changed(self, video_id: str, line: str) -> None:
         if self._last.get(video_id) != line:
             self._last[video_id] = line
             print(line, file=self._out, flush=True)
+
+
+@dataclass
+class _Tally:
+    """What a run has done so far, from the events read up to ``cursor``."""
+
+    cursor: str | None = None
+    done: Counter[str] = field(default_factory=Counter)
+    failed: int = 0
+    beats: int | None = None
+
+    def read(self, instance: dg.DagsterInstance, run_id: str) -> None:
+        new = instance.get_records_for_run(run_id, cursor=self.cursor, of_type=_PROGRESS_EVENTS)
+        self.cursor = new.cursor
+        for record in new.records:
+            event = record.event_log_entry.dagster_event
+            if event is None or event.step_key is None:
+                continue
+            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
+                self.failed += 1
+            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
+                self.done[event.step_key.split("[")[0].split(".")[-1]] += 1
+            elif event.asset_key == dg.AssetKey("spec"):
+                metadata = event.step_materialization_data.materialization.metadata
+                self.beats = int(metadata["beat_count"].value)
+
+    def __str__(self) -> str:
+        beats = "?" if self.beats is None else str(self.beats)
+        parts = [
+            f"storyboard {self.done['storyboard_image']}/{beats}",
+            f"chains {self.done['continuous_chunks']}/{beats}",
+        ]
+        parts += [name for name in ("stitched_video", "music", "final_video") if self.done[name]]
+        if self.failed:
+            parts.append(f"{self.failed} step(s) failed")
+        return " · ".join(parts)

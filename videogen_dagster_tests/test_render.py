@@ -42,3 +42,28 @@ def test_each_render_uses_the_environment_it_is_called_with(
 
     assert not second.success
     assert "OPENAI_API_KEY" in " ".join(second.errors)
+
+
+def test_progress_follows_each_video_to_its_end(tmp_path: Path):
+    overrides = yaml.safe_load(INSTANCE_CONFIG.read_text())
+    specs = []
+    for name in ("fox", "owl"):
+        path = tmp_path / f"{name}.yaml"
+        beats = "".join(f"  - description: {name} scene {i}\n    duration: 5\n" for i in range(2))
+        path.write_text(f"prompt: A {name}\nduration: 10\nfps: 8\nmusic: false\nbeats:\n{beats}")
+        specs.append(path)
+    out, home = io.StringIO(), tmp_path / "home"
+    home.mkdir()
+    with dg.instance_for_test(temp_dir=str(home), overrides=overrides) as instance:
+        outcomes, _ = render(
+            specs, str(tmp_path / "store"), instance, run_config=SMALL, out=out, poll_seconds=0.1
+        )
+    assert all(outcome.success for outcome in outcomes)
+
+    lines = out.getvalue().splitlines()
+    for name in ("fox", "owl"):
+        shown = [line for line in lines if line.startswith(f"[{name}] ")]
+        assert shown[-1] == (
+            f"[{name}] storyboard 2/2 · chains 2/2 · stitched_video · music · final_video"
+        )
+        assert len(shown) == len(set(shown)) > 1  # a line when something changed, not per poll

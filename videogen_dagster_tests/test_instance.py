@@ -14,6 +14,7 @@ from alembic.script import ScriptDirectory
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.sql import get_alembic_config
 
+from videogen_dagster.instance import event_log as event_log_module
 from videogen_dagster.instance import prepare_instance, write_instance_config
 from videogen_dagster.instance.dagster_instance import VideogenInstance
 from videogen_dagster.instance.event_log import PooledSqliteEventLogStorage
@@ -265,3 +266,42 @@ def test_a_prepared_instance_has_its_pools_and_its_shard_template(instance: dg.D
     prepare_instance(instance, pooled_job)  # again: a limit set by hand stays
     limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
     assert limits == {"api": 2, "disk": 32}
+
+
+def test_runs_stay_where_dagster_keeps_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A home made with Dagster's own settings keeps its runs under videogen's: the run and
+    schedule storages open the same databases."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    with dg.DagsterInstance.from_config(str(home)) as stock:
+        before = dg.execute_job(dg.reconstructable(hello_job), instance=stock).run_id
+
+    write_instance_config(home)
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert type(instance.run_storage).__name__ == "StampedSqliteRunStorage"
+        assert type(instance.schedule_storage).__name__ == "StampedSqliteScheduleStorage"
+        after = dg.execute_job(dg.reconstructable(hello_job), instance=instance).run_id
+        assert {run.run_id for run in instance.get_runs()} == {before, after}
+        assert instance.all_instigator_state() == []
+    assert sorted(p.name for p in home.glob("history/*.db")) == ["runs.db"]
+
+
+def test_a_used_home_opens_without_reading_the_migration_scripts(
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+):
+    """Dagster reads its ~90 migration scripts to check each database it opens, and again to
+    stamp each new run's file; a home that has run once needs neither."""
+    dg.execute_job(dg.reconstructable(hello_job), instance=instance)
+    reads = []
+    original = ScriptDirectory.from_config
+    monkeypatch.setattr(
+        ScriptDirectory, "from_config", lambda config: reads.append(config) or original(config)
+    )
+    event_log_module._migration_scripts.cache_clear()  # as in a new process
+
+    with dg.DagsterInstance.from_config(instance.root_directory) as reopened:
+        result = dg.execute_job(dg.reconstructable(hello_job), instance=reopened)
+
+    assert result.success
+    assert reads == []

@@ -25,13 +25,22 @@ def ensure_dagster_home() -> Path:
     return home
 
 
+#: Where each storage the shipped settings name keeps its files under a home (Dagster's places).
+_STORAGE_FOLDERS = {
+    "PooledSqliteEventLogStorage": ("history", "runs"),
+    "StampedSqliteRunStorage": ("history",),
+    "StampedSqliteScheduleStorage": ("schedules",),
+}
+
+
 def write_instance_config(home: Path) -> None:
-    """Write the shipped settings to ``home/dagster.yaml``, naming the event log's folder, so a
-    process that opens this home without ``$DAGSTER_HOME`` pointing at it still finds it."""
+    """Write the shipped settings to ``home/dagster.yaml``, naming each storage's folder, so a
+    process that opens this home without ``$DAGSTER_HOME`` pointing at it still finds them."""
     text = INSTANCE_CONFIG.read_text()
-    anchor = "  class: PooledSqliteEventLogStorage\n"
-    folder = json.dumps(str(home / "history" / "runs"))
-    text = text.replace(anchor, f"{anchor}  config:\n    base_dir: {folder}\n")
+    for storage, parts in _STORAGE_FOLDERS.items():
+        anchor = f"  class: {storage}\n"
+        folder = json.dumps(str(home.joinpath(*parts)))
+        text = text.replace(anchor, f"{anchor}  config:\n    base_dir: {folder}\n")
     (home / "dagster.yaml").write_text(text)
 
 

@@ -53,7 +53,6 @@ from datetime import datetime
 from typing import Any
 
 import dagster
-import yaml
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from dagster import Field, StringSource
@@ -74,6 +73,8 @@ from sqlalchemy import exc as db_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
+from videogen_dagster.instance.sqlite_storage import home_folder, is_stamped
+
 #: Open engines kept at most (one per run shard, plus the index); the least recent is closed.
 MAX_OPEN_SHARDS = 32
 #: How long a dynamic partition found to exist is taken to still exist without asking again.
@@ -84,21 +85,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
     """``SqliteEventLogStorage`` with one pooled engine per shard and ``synchronous=NORMAL``."""
 
     def __init__(self, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None):
-        if base_dir is None:
-            home = os.environ.get("DAGSTER_HOME")
-            if not home:
-                raise ValueError(
-                    "PooledSqliteEventLogStorage: set base_dir in dagster.yaml or DAGSTER_HOME"
-                )
-            base_dir = os.path.join(home, "history", "runs")
-            if inst_data is not None:
-                # Record the folder in the instance's ref, so another process opened from it
-                # (a render child, a run worker) finds the same files whatever its environment.
-                inst_data = ConfigurableClassData(
-                    inst_data.module_name,
-                    inst_data.class_name,
-                    yaml.safe_dump({"base_dir": base_dir}),
-                )
+        base_dir, inst_data = home_folder(base_dir, inst_data, "history", "runs")
         self._shards: OrderedDict[str, _Shard] = OrderedDict()
         self._engines_lock = threading.Lock()
         self._schema_facts: set[tuple[str, str]] = set()
@@ -223,7 +210,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         with another process creating the same file go to Dagster's own code.
         """
         if for_index_shard:
-            super()._initdb(engine, for_index_shard=True)
+            if not is_stamped(engine.url.render_as_string(hide_password=False)):
+                super()._initdb(engine, for_index_shard=True)
             return
         path = engine.url.database
         if path and not os.path.exists(path) and self._copy_template(path):

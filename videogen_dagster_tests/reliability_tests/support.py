@@ -10,9 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
-import yaml
 
-from videogen_dagster.instance import INSTANCE_CONFIG
+from videogen_dagster.instance import write_instance_config
 from videogen_dagster.media import MediaError, probe
 from videogen_dagster.store import layout
 from videogen_dagster_tests.graph_tests import support as graph_support
@@ -150,10 +149,8 @@ def home_instance(home: Path) -> dg.DagsterInstance:
     from dagster._core.instance.ref import InstanceRef
 
     home.mkdir(parents=True, exist_ok=True)
-    config = yaml.safe_load(INSTANCE_CONFIG.read_text())
-    # The shipped event log finds its folder through $DAGSTER_HOME, which is not ``home`` here.
-    config["event_log_storage"]["config"] = {"base_dir": str(home / "history" / "runs")}
-    (home / "dagster.yaml").write_text(yaml.safe_dump(config))
+    # As `videogen` writes it: each storage names its folder, as $DAGSTER_HOME is not ``home``.
+    write_instance_config(home)
     return dg.DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 

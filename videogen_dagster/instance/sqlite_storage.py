@@ -1,0 +1,124 @@
+"""Dagster's SQLite run and schedule storages, opened without reading the migration scripts.
+
+Why: opening an instance checks each SQLite database against Dagster's alembic migrations, and
+alembic reads and executes every migration script to find the head revision it compares with
+(about 90 files, 0.04 s per database). Dagster only acts when a database has no revision at all
+(it creates the tables and stamps them); a database stamped at any revision is used as it is.
+These subclasses look at the stamp alone and hand an unstamped or missing database to Dagster's
+own code, so a new process (every ``videogen render`` video, every run ``dagster dev``
+launches) opens the instance 0.08 s sooner. Queries, schema and migrations are Dagster's.
+
+Use in ``dagster.yaml`` (``base_dir`` defaults to where Dagster keeps these databases under
+``$DAGSTER_HOME``, so existing instances keep their runs and schedules)::
+
+    run_storage:
+      module: videogen_dagster.instance.sqlite_storage
+      class: StampedSqliteRunStorage
+    schedule_storage:
+      module: videogen_dagster.instance.sqlite_storage
+      class: StampedSqliteScheduleStorage
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import sqlalchemy as db
+import yaml
+from alembic.runtime.migration import MigrationContext
+from dagster import Field, StringSource
+from dagster._core.storage.runs.sqlite.sqlite_run_storage import SqliteRunStorage
+from dagster._core.storage.schedules.sqlite.sqlite_schedule_storage import SqliteScheduleStorage
+from dagster._core.storage.sqlite import create_db_conn_string
+from dagster._serdes import ConfigurableClassData
+from sqlalchemy import create_engine
+from sqlalchemy import exc as db_exc
+from sqlalchemy.pool import NullPool
+
+
+def home_folder(
+    base_dir: str | None, inst_data: ConfigurableClassData | None, *parts: str
+) -> tuple[str, ConfigurableClassData | None]:
+    """``base_dir``, or ``$DAGSTER_HOME/<parts>`` when unset, and the storage's config data
+    naming that folder, so another process opened from the instance's ref (a render child, a
+    run worker) finds the same files whatever its environment."""
+    if base_dir is not None:
+        return base_dir, inst_data
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        raise ValueError("videogen's SQLite storages: set base_dir in dagster.yaml or DAGSTER_HOME")
+    base_dir = os.path.join(home, *parts)
+    if inst_data is not None:
+        config = yaml.safe_dump({"base_dir": base_dir})
+        inst_data = ConfigurableClassData(inst_data.module_name, inst_data.class_name, config)
+    return base_dir, inst_data
+
+
+def is_stamped(conn_string: str, *tables: str) -> bool:
+    """Whether the database exists, carries an alembic revision and has ``tables``: then
+    Dagster's own opening would do nothing more than read its migration scripts."""
+    engine = create_engine(conn_string, poolclass=NullPool)
+    try:
+        with engine.connect() as connection:
+            if not MigrationContext.configure(connection).get_current_revision():
+                return False
+            inspector = db.inspect(connection)
+            return all(inspector.has_table(table) for table in tables)
+    except db_exc.DBAPIError:
+        return False  # missing, locked or damaged: Dagster's code decides
+    finally:
+        engine.dispose()
+
+
+def _exists(base_dir: str, name: str) -> bool:
+    return os.path.exists(os.path.join(base_dir, f"{name}.db"))
+
+
+class StampedSqliteRunStorage(SqliteRunStorage):
+    """``SqliteRunStorage`` that opens a stamped database without the migration scripts."""
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> StampedSqliteRunStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(
+        cls, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None
+    ) -> StampedSqliteRunStorage:
+        base_dir, inst_data = home_folder(base_dir, inst_data, "history", "")
+        conn_string = create_db_conn_string(base_dir, "runs")
+        if _exists(base_dir, "runs") and is_stamped(conn_string, "runs", "instance_info"):
+            return cls(conn_string, inst_data)
+        return super().from_local(base_dir, inst_data)
+
+
+class StampedSqliteScheduleStorage(SqliteScheduleStorage):
+    """``SqliteScheduleStorage`` that opens a stamped database without the migration scripts."""
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return {"base_dir": Field(StringSource, is_required=False)}
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> StampedSqliteScheduleStorage:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(
+        cls, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None
+    ) -> StampedSqliteScheduleStorage:
+        base_dir, inst_data = home_folder(base_dir, inst_data, "schedules")
+        conn_string = create_db_conn_string(base_dir, "schedules")
+        if _exists(base_dir, "schedules") and is_stamped(conn_string, "jobs", "job_ticks"):
+            return cls(conn_string, inst_data)
+        return super().from_local(base_dir, inst_data)

@@ -206,8 +206,8 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         shard is a copy of an empty one already stamped (kept beside the shards, one per
         Dagster version), and an existing one is checked with the scripts read once.
 
-        The index shard (made once per instance, with a legacy case to handle) and any race
-        with another process creating the same file go to Dagster's own code.
+        An index shard without a stamp (made once per instance, with a legacy case to handle)
+        and any race with another process creating the same file go to Dagster's own code.
         """
         if for_index_shard:
             if not is_stamped(engine.url.render_as_string(hide_password=False)):
@@ -231,13 +231,14 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         """Put a copy of the template at ``path``, unless a file appeared there meanwhile (or
         the file system cannot link): then Dagster's check decides."""
         partial = f"{path}.{os.getpid()}-{threading.get_ident()}.partial"
-        shutil.copyfile(self._template(), partial)
         try:
+            shutil.copyfile(self._template(), partial)
             os.link(partial, path)  # unlike a rename, never replaces another process's file
         except OSError:
             return False
         finally:
-            os.unlink(partial)
+            if os.path.exists(partial):
+                os.unlink(partial)
         return True
 
     def _template(self) -> str:

@@ -253,7 +253,7 @@ class _Progress:
     """One line per video whenever its progress changes: images and chains done, stages reached.
 
     Each poll reads only the events it has not seen yet (a cursor per run): reading every run's
-    whole log at every poll cost the parent process seconds of CPU beside eight videos.
+    whole log at every poll costs the parent CPU that grows with the runs' length and number.
     """
 
     def __init__(self, instance: dg.DagsterInstance, outcomes: list[RenderOutcome], out: TextIO):

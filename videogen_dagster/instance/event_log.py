@@ -55,7 +55,6 @@ from typing import Any
 import dagster
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from dagster import Field, StringSource
 from dagster._core.events import ASSET_CHECK_EVENTS, ASSET_EVENTS, EVENT_TYPE_TO_PIPELINE_RUN_STATUS
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.schema import SqlEventLogStorageMetadata
@@ -73,7 +72,7 @@ from sqlalchemy import exc as db_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
-from videogen_dagster.instance.sqlite_storage import home_folder, is_stamped
+from videogen_dagster.instance.sqlite_storage import base_dir_config, home_folder, is_stamped
 
 #: Open engines kept at most (one per run shard, plus the index); the least recent is closed.
 MAX_OPEN_SHARDS = 32
@@ -94,7 +93,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
 
     @classmethod
     def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": Field(StringSource, is_required=False)}
+        return base_dir_config()
 
     @classmethod
     def from_config_value(
@@ -210,7 +209,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
         and any race with another process creating the same file go to Dagster's own code.
         """
         if for_index_shard:
-            if not is_stamped(engine.url.render_as_string(hide_password=False)):
+            if not is_stamped(engine.url.database or ""):
                 super()._initdb(engine, for_index_shard=True)
             return
         path = engine.url.database

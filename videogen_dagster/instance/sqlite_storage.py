@@ -56,10 +56,17 @@ def home_folder(
     return base_dir, inst_data
 
 
-def is_stamped(conn_string: str, *tables: str) -> bool:
-    """Whether the database exists, carries an alembic revision and has ``tables``: then
-    Dagster's own opening would do nothing more than read its migration scripts."""
-    engine = create_engine(conn_string, poolclass=NullPool)
+def base_dir_config() -> dict[str, Any]:
+    """The config of our SQLite storages: ``base_dir``, optional (see ``home_folder``)."""
+    return {"base_dir": Field(StringSource, is_required=False)}
+
+
+def is_stamped(path: str, *tables: str) -> bool:
+    """Whether the database at ``path`` exists, carries an alembic revision and has ``tables``:
+    then Dagster's own opening would do nothing more than read its migration scripts."""
+    if not os.path.exists(path):
+        return False
+    engine = create_engine(f"sqlite:///{path}", poolclass=NullPool)
     try:
         with engine.connect() as connection:
             if not MigrationContext.configure(connection).get_current_revision():
@@ -67,58 +74,51 @@ def is_stamped(conn_string: str, *tables: str) -> bool:
             inspector = db.inspect(connection)
             return all(inspector.has_table(table) for table in tables)
     except db_exc.DBAPIError:
-        return False  # missing, locked or damaged: Dagster's code decides
+        return False  # locked or damaged: Dagster's code decides
     finally:
         engine.dispose()
 
 
-def _exists(base_dir: str, name: str) -> bool:
-    return os.path.exists(os.path.join(base_dir, f"{name}.db"))
+class _OpenedOnItsStamp:
+    """Mixed in before one of Dagster's SQLite storages: ``from_local`` opens its database
+    (``_database`` in ``base_dir``, by default ``$DAGSTER_HOME/<_folder>``) directly when it is
+    stamped and has ``_tables``, and leaves every other case to Dagster's ``from_local``."""
+
+    _folder: tuple[str, ...]
+    _database: str
+    _tables: tuple[str, ...]
+
+    @classmethod
+    def config_type(cls) -> dict[str, Any]:
+        return base_dir_config()
+
+    @classmethod
+    def from_config_value(
+        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
+    ) -> Any:
+        return cls.from_local(inst_data=inst_data, **config_value)
+
+    @classmethod
+    def from_local(
+        cls, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None
+    ) -> Any:
+        base_dir, inst_data = home_folder(base_dir, inst_data, *cls._folder)
+        if is_stamped(os.path.join(base_dir, f"{cls._database}.db"), *cls._tables):
+            return cls(create_db_conn_string(base_dir, cls._database), inst_data)  # type: ignore[call-arg]
+        return super().from_local(base_dir, inst_data)  # type: ignore[misc]
 
 
-class StampedSqliteRunStorage(SqliteRunStorage):
+class StampedSqliteRunStorage(_OpenedOnItsStamp, SqliteRunStorage):
     """``SqliteRunStorage`` that opens a stamped database without the migration scripts."""
 
-    @classmethod
-    def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": Field(StringSource, is_required=False)}
-
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> StampedSqliteRunStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
-
-    @classmethod
-    def from_local(
-        cls, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None
-    ) -> StampedSqliteRunStorage:
-        base_dir, inst_data = home_folder(base_dir, inst_data, "history", "")
-        conn_string = create_db_conn_string(base_dir, "runs")
-        if _exists(base_dir, "runs") and is_stamped(conn_string, "runs", "instance_info"):
-            return cls(conn_string, inst_data)
-        return super().from_local(base_dir, inst_data)
+    _folder = ("history", "")
+    _database = "runs"
+    _tables = ("runs", "instance_info")
 
 
-class StampedSqliteScheduleStorage(SqliteScheduleStorage):
+class StampedSqliteScheduleStorage(_OpenedOnItsStamp, SqliteScheduleStorage):
     """``SqliteScheduleStorage`` that opens a stamped database without the migration scripts."""
 
-    @classmethod
-    def config_type(cls) -> dict[str, Any]:
-        return {"base_dir": Field(StringSource, is_required=False)}
-
-    @classmethod
-    def from_config_value(
-        cls, inst_data: ConfigurableClassData | None, config_value: Mapping[str, Any]
-    ) -> StampedSqliteScheduleStorage:
-        return cls.from_local(inst_data=inst_data, **config_value)
-
-    @classmethod
-    def from_local(
-        cls, base_dir: str | None = None, inst_data: ConfigurableClassData | None = None
-    ) -> StampedSqliteScheduleStorage:
-        base_dir, inst_data = home_folder(base_dir, inst_data, "schedules")
-        conn_string = create_db_conn_string(base_dir, "schedules")
-        if _exists(base_dir, "schedules") and is_stamped(conn_string, "jobs", "job_ticks"):
-            return cls(conn_string, inst_data)
-        return super().from_local(base_dir, inst_data)
+    _folder = ("schedules",)
+    _database = "schedules"
+    _tables = ("jobs", "job_ticks")

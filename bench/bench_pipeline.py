@@ -73,6 +73,7 @@ CHILD_TIMEOUT_PER_VIDEO = 30
 VARIANTS: dict[str, dict[str, Any]] = {
     "shipped": {},
     "pools16": {"concurrency": {"pools": {"default_limit": 16}}},
+    "pools32": {"concurrency": {"pools": {"default_limit": 32}}},
 }
 
 

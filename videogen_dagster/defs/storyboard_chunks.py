@@ -37,7 +37,8 @@ def split_beats(
     references: list[ReferenceImage],
     generation: GenerationResource,
 ):
-    """One branch per beat, each carrying its chunks of the plan."""
+    """One branch per beat, each carrying its chunks of the plan; the longest chains first, so
+    they start first when branches queue for the interpreter or for a pool's slots."""
     provider = generation.provider()
     with fail_without_retry_on_user_errors():
         size = provider.size_for(spec.aspect_ratio)

@@ -59,6 +59,21 @@ class ChunkPlan:
     def chunks_of_beat(self, beat_index: int) -> tuple[Chunk, ...]:
         return tuple(self.chunks[chunk_num] for chunk_num in self.chains[beat_index])
 
+    def beats_longest_chain_first(self) -> tuple[int, ...]:
+        """Beat indexes in the order their branches should start: most clips first, then most
+        seconds generated, ties in beat order.
+
+        A video is done when its slowest chain is. Branches that become ready together queue
+        for something (the run's one interpreter, a pool's slots): a short chain has slack
+        to wait in, a long one has none.
+        """
+
+        def chain_length(beat_index: int) -> tuple[int, float, int]:
+            chunks = self.chunks_of_beat(beat_index)
+            return (-len(chunks), -sum(c.generate_duration for c in chunks), beat_index)
+
+        return tuple(sorted(range(len(self.chains)), key=chain_length))
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (map keys become strings, as JSON requires)."""
         return {

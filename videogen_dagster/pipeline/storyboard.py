@@ -47,16 +47,17 @@ def prepare_references(
 def beat_tasks(
     spec: ValidatedSpec, plan: ChunkPlan, references: Sequence[ReferenceImage], size: Size
 ) -> list[BeatTask]:
+    """One task per beat, in the order the branches should start (longest chain first)."""
     return [
         BeatTask(
             spec=spec,
-            beat=beat,
-            chunks=plan.chunks_of_beat(beat.index),
+            beat=spec.beats[index],
+            chunks=plan.chunks_of_beat(index),
             reference_keys=tuple(ref.key for ref in references),
             width=size.width,
             height=size.height,
         )
-        for beat in spec.beats
+        for index in plan.beats_longest_chain_first()
     ]
 
 

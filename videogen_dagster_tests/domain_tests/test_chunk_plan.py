@@ -57,6 +57,21 @@ def test_chains_and_beat_map(durations, chains, beat_map):
     check_chunk_sequence([(c.chunk_num, c.beat_index) for c in plan.chunks], plan)
 
 
+# beat durations and clip lengths -> the order the beats' branches start in
+LAUNCH_ORDERS = [
+    pytest.param([5, 15, 5, 10], (5.0,), (1, 3, 0, 2), id="most-clips-first-ties-in-beat-order"),
+    pytest.param([5, 5, 5], (5.0,), (0, 1, 2), id="all-equal-keeps-beat-order"),
+    pytest.param([10, 5, 15], (5.0, 10.0), (2, 0, 1), id="one-clip-each-longer-clip-first"),
+    pytest.param([12, 15], (5.0,), (0, 1), id="trimmed-last-clip-counts-as-generated"),
+]
+
+
+@pytest.mark.parametrize(("durations", "lengths", "order"), LAUNCH_ORDERS)
+def test_beats_longest_chain_first(durations, lengths, order):
+    plan = plan_chunks(_validated(durations), lengths)
+    assert plan.beats_longest_chain_first() == order
+
+
 # one beat's duration and the clip lengths -> (kept, generated) seconds of its chunks
 SPLITS = [
     pytest.param(12, (5,), [(5, 5), (5, 5), (2, 5)], id="last-clip-trimmed"),

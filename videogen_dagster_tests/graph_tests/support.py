@@ -41,14 +41,19 @@ def execute(
     *,
     job: Callable[[], dg.JobDefinition] = render_job,
     reexecution_options: dg.ReexecutionOptions | None = None,
+    max_concurrent: int | None = None,
     **generation: Any,
 ) -> dg.ExecuteJobResult:
     """Run ``render_video`` (or ``job``, a module-level function returning a job) for one
-    partition; the caller inspects the instance afterwards."""
+    partition; the caller inspects the instance afterwards. ``max_concurrent`` 1 runs the
+    steps one at a time, in the order the executor launches them."""
+    config = run_config(store_root, **generation)
+    if max_concurrent is not None:
+        config["execution"] = {"config": {"max_concurrent": max_concurrent}}
     with dg.execute_job(
         dg.reconstructable(job),
         instance=instance,
-        run_config=run_config(store_root, **generation),
+        run_config=config,
         tags={"dagster/partition": video_id},
         raise_on_error=False,
         reexecution_options=reexecution_options,

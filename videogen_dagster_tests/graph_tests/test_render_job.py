@@ -120,6 +120,28 @@ def test_each_chain_starts_when_its_own_image_is_done(instance, tmp_path):
     assert first_chunk_start < last_image_done
 
 
+def test_the_longest_chains_start_first(instance, tmp_path):
+    """Branches that are ready together start longest chain first (3 clips, 2, then the
+    one-clip beats in beat order): one step at a time shows the executor's launch order."""
+    store_root = tmp_path / "store"
+    spec = "prompt: p\nduration: 35\nfps: 8\nmusic: false\nbeats:\n" + "".join(
+        f"  - description: beat number {i}\n    duration: {d}\n"
+        for i, d in enumerate((5, 15, 5, 10))
+    )
+    video_id = register(instance, store_root, write_spec(tmp_path, "lengths.yaml", spec))
+    result = execute(instance, store_root, video_id, max_concurrent=1)
+    assert result.success
+    starts = step_events(instance, result.run_id, dg.DagsterEventType.STEP_START)
+    for op in ("storyboard_image", "reference_image_chunk"):
+        steps = sorted((t[0], k) for k, t in starts.items() if f".{op}[" in k)
+        assert [k.split("[")[1] for _, k in steps] == [
+            "beat_001]",
+            "beat_003]",
+            "beat_000]",
+            "beat_002]",
+        ], op
+
+
 def test_a_partition_that_was_never_added_fails_before_any_generation(instance, tmp_path):
     result = execute(instance, tmp_path / "store", "never-added")
     assert not result.success

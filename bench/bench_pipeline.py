@@ -37,6 +37,7 @@ import datetime
 import json
 import os
 import platform
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -551,15 +552,19 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
     lines = [
-        "| scenario | wall s | bound s (latency + media) | wall/bound | wall/latency bound "
+        "| scenario | wall s | bound s (latency + media) | wall/bound | range (runs) "
+        "| wall/latency bound "
         "| serial sum s | steps | events/step | overhead/step ms | overhead/critical step ms "
         "| start-up s | CPU s | peak RSS MB | calls |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
+        runs = r.get("runs", 1)
+        spread = f"{r['ratio_min']:.3f}–{r['ratio_max']:.3f} ({runs})" if runs > 1 else "– (1)"
         lines.append(
             f"| {r['description']} | {r['wall_s']:.2f} | {r['bound_s']:.2f} "
             f"({r['latency_bound_s']:.2f} + {r['media_s']:.2f}) | **{r['wall_over_bound']:.3f}** "
+            f"| {spread} "
             f"| {r['wall_over_latency_bound']:.3f} | {r['serial_sum_s']:.1f} | {r['steps']} "
             f"| {r['events_per_step']:.1f} "
             f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
@@ -576,17 +581,18 @@ def _or_dash(value: float | None) -> str:
 def many_videos(rows: Sequence[dict[str, Any]]) -> str:
     by_name = {(r["name"], r["variant"]): r for r in rows}
     lines = [
-        "| videos at once | wall s | one video alone s | ratio (target ≤ 1.3) |",
+        "| videos at once | median wall s | one video alone, median s | ratio (target ≤ 1.3) |",
         "|---|---:|---:|---:|",
     ]
     for r in rows:
         prefix, _, count = r["name"].rpartition("-procs")
         base = f"{prefix}-procs1"
         if count.isdigit() and count != "1" and (base, r["variant"]) in by_name:
-            alone = by_name[base, r["variant"]]["wall_s"]
+            wall = statistics.median(r.get("walls_s", [r["wall_s"]]))
+            one = by_name[base, r["variant"]]
+            alone = statistics.median(one.get("walls_s", [one["wall_s"]]))
             lines.append(
-                f"| {r['description']} | {r['wall_s']:.2f} | {alone:.2f} "
-                f"| **{r['wall_s'] / alone:.2f}** |"
+                f"| {r['description']} | {wall:.2f} | {alone:.2f} | **{wall / alone:.2f}** |"
             )
     return "\n".join(lines) if len(lines) > 2 else ""
 
@@ -622,9 +628,10 @@ def _child(
     out: Path,
     reuse: bool,
     seasoned: Path,
+    run: int,
 ) -> dict[str, Any] | None:
     """The scenario's result, or None when its process had to be killed (a hung run)."""
-    target = out / f"{scenario.name}.{variant}.json"
+    target = out / f"{scenario.name}.{variant}.{run}.json"
     hung = target.with_suffix(".hung")
     if reuse and target.exists():
         return json.loads(target.read_text())
@@ -686,33 +693,54 @@ def _replace_section(path: Path, text: str) -> None:
 def _run_all(
     chosen: Sequence[Scenario], args: argparse.Namespace, seasoning: Path
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Every scenario in every variant, each in a process of its own: rows and hung ones."""
-    rows = []
+    """Every scenario in every variant, ``--repeat`` times, each run in a process of its own:
+    a row per scenario and variant (its median run), and the hung ones.
+
+    Runs go in rounds (every scenario once, then again), so a slow minute of the shared
+    machine lands on one run of many scenarios rather than on every run of one.
+    """
+    runs: dict[tuple[str, str], list[dict[str, Any]]] = {}
     hung: list[str] = []
     seasoned: dict[str, Path] = {}
-    for scenario, variant in ((s, v) for s in chosen for v in args.variants.split(",")):
-        print(
-            f"running {scenario.name} [{variant}]: {scenario.describe()}",
-            file=sys.stderr,
-            flush=True,
-        )
-        if variant not in seasoned:
-            seasoned[variant] = _seasoned_home(seasoning, args.instance_yaml, variant)
-        result = _child(
-            scenario, args.instance_yaml, variant, args.out, args.reuse, seasoned[variant]
-        )
-        if result is None:
-            hung.append(f"{scenario.describe()} [{variant}]")
-            continue
-        row = summarise(result)
-        rows.append(row)
-        print(
-            f"  wall {row['wall_s']:.2f} s, bound {row['bound_s']:.2f} s, "
-            f"ratio {row['wall_over_bound']:.3f}",
-            file=sys.stderr,
-            flush=True,
-        )
-    return rows, hung
+    pairs = [(s, v) for s in chosen for v in args.variants.split(",")]
+    for run in range(args.repeat):
+        for scenario, variant in pairs:
+            print(
+                f"running {scenario.name} [{variant}] ({run + 1}/{args.repeat}): "
+                f"{scenario.describe()}",
+                file=sys.stderr,
+                flush=True,
+            )
+            if variant not in seasoned:
+                seasoned[variant] = _seasoned_home(seasoning, args.instance_yaml, variant)
+            result = _child(
+                scenario, args.instance_yaml, variant, args.out, args.reuse, seasoned[variant], run
+            )
+            if result is None:
+                hung.append(f"{scenario.describe()} [{variant}] (run {run + 1})")
+                continue
+            row = summarise(result)
+            runs.setdefault((scenario.name, variant), []).append(row)
+            print(
+                f"  wall {row['wall_s']:.2f} s, bound {row['bound_s']:.2f} s, "
+                f"ratio {row['wall_over_bound']:.3f}",
+                file=sys.stderr,
+                flush=True,
+            )
+    return [median_row(rows) for rows in runs.values()], hung
+
+
+def median_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The run with the median wall/bound (the lower middle one of an even count), with the
+    range of every run's ratio and wall beside it."""
+    ordered = sorted(rows, key=lambda r: r["wall_over_bound"])
+    return {
+        **ordered[(len(ordered) - 1) // 2],
+        "runs": len(rows),
+        "ratio_min": ordered[0]["wall_over_bound"],
+        "ratio_max": ordered[-1]["wall_over_bound"],
+        "walls_s": [r["wall_s"] for r in rows],
+    }
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -737,6 +765,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="take a scenario's saved JSON from --out instead of running it",
     )
     parser.add_argument("--no-media", action="store_true", help="skip bench_media.py")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        help="runs of each scenario: rows show the median run and the range (default 3, "
+        "1 with --quick)",
+    )
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-output", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--seasoned", type=Path, help=argparse.SUPPRESS)
@@ -752,6 +786,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.child_output.write_text(json.dumps(result, indent=2))
         return 0
 
+    if args.repeat is None:
+        args.repeat = 1 if args.quick else 3
     chosen = scenarios(args.quick)
     if args.only:
         wanted = set(args.only.split(","))

@@ -20,10 +20,6 @@ from videogen_dagster.media import probe
 from videogen_dagster.providers.local import LocalSettings
 from videogen_dagster.store import layout
 
-SHIPPED_POOL_LIMIT = yaml.safe_load(INSTANCE_CONFIG.read_text())["concurrency"]["pools"][
-    "default_limit"
-]
-
 ROOT = Path(__file__).parents[1]
 BIN = Path(sys.executable).parent
 
@@ -160,9 +156,7 @@ def test_shipped_instance_config_queues_runs_and_limits_pools(tmp_path):
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
         queue = instance.get_concurrency_config().run_queue_config
         assert queue.max_concurrent_runs == 4
-        assert (
-            instance.get_concurrency_config().pool_config.default_pool_limit == SHIPPED_POOL_LIMIT
-        )
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 64
         assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
 
@@ -182,9 +176,7 @@ def test_a_written_home_names_its_event_log_folder(tmp_path):
 
     write_instance_config(tmp_path)
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        assert (
-            instance.get_concurrency_config().pool_config.default_pool_limit == SHIPPED_POOL_LIMIT
-        )
+        assert instance.get_concurrency_config().pool_config.default_pool_limit == 64
         base_dir = instance.event_log_storage.inst_data.config_dict["base_dir"]
         assert Path(base_dir) == tmp_path / "history" / "runs"
 

@@ -255,19 +255,17 @@ def test_events_are_stored_as_dagster_stores_them(instance: dg.DagsterInstance, 
 
 
 def test_a_prepared_instance_has_its_pools_and_its_shard_template(instance: dg.DagsterInstance):
-    default = instance.global_op_concurrency_default_limit
-    assert default is not None  # the shipped default_limit
     prepare_instance(instance, pooled_job)
 
     limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
-    assert limits == {"api": default, "disk": default}
+    assert limits == {"api": 64, "disk": 64}  # the shipped default_limit
     folder = Path(instance.root_directory, "history", "runs")
     assert (folder / f".run-shard-dagster-{dg.__version__}.sqlite").exists()
 
     instance.event_log_storage.set_concurrency_slots("api", 2)
     prepare_instance(instance, pooled_job)  # again: a limit set by hand stays
     limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
-    assert limits == {"api": 2, "disk": default}
+    assert limits == {"api": 2, "disk": 64}
 
 
 def test_runs_stay_where_dagster_keeps_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):

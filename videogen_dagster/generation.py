@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
@@ -35,6 +36,7 @@ from videogen_dagster.providers.retry import call_with_retries
 from videogen_dagster.providers.verify import verify_clip, verify_image, verify_music
 from videogen_dagster.store import layout
 from videogen_dagster.store.base import Store
+from videogen_dagster.turns import waiting
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +250,8 @@ class Generator:
             cached = json.loads(self.store.read_text(key))
             self.planning = replace(result, original_cost=cached["cost"])
             return [BeatSpec.model_validate(b) for b in cached["beats"]]
-        beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
+        with waiting():
+            beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
         cost = planner.last_cost
         payload = {"beats": [b.model_dump() for b in beats], "cost": cost}
         self.store.write_text(key, json.dumps(payload), "application/json")
@@ -344,13 +347,12 @@ class Generator:
             raise BudgetExceededError(f"{stop} (recorded in {uri})") from stop
 
         def attempt() -> Generated:
-            result = call()
+            with waiting():
+                result = call()
             verify(request, result)  # corrupt media is a failed attempt, retried like a 5xx
             return result
 
-        retry_kwargs: dict[str, Any] = {"attempts": self.attempts}
-        if self._sleep is not None:
-            retry_kwargs["sleep"] = self._sleep
+        retry_kwargs: dict[str, Any] = {"attempts": self.attempts, "sleep": self._pause}
         record = None
         try:
             generated = call_with_retries(attempt, **retry_kwargs)
@@ -364,6 +366,11 @@ class Generator:
             _LEDGER.settle(self.store, self.video_id, estimate, record)
         failed_manifest.resolve_failure(self.store, self.video_id, label)
         return remembered
+
+    def _pause(self, seconds: float) -> None:
+        """A retry's back-off, waited out without holding up other steps' turns."""
+        with waiting():
+            (self._sleep or time.sleep)(seconds)
 
     def _ledger_line(self, what: str, result: GenerationResult) -> dict[str, Any]:
         """One paid call, as the cost ledger (and so the budget) counts it."""

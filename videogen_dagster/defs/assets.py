@@ -7,6 +7,7 @@ import dagster as dg
 from videogen_dagster.defs.failures import GENERATION_RETRY, fail_without_retry_on_user_errors
 from videogen_dagster.defs.metadata import cost_metadata, image_md, uri_value
 from videogen_dagster.defs.partitions import videos
+from videogen_dagster.defs.priorities import CAN_WAIT
 from videogen_dagster.defs.resources import GenerationResource, StoreResource
 from videogen_dagster.domain.chunk_plan import plan_chunks
 from videogen_dagster.domain.validation import ValidatedSpec
@@ -111,7 +112,9 @@ def stitched_video(
     )
 
 
-@dg.asset(partitions_def=videos, group_name="video", retry_policy=GENERATION_RETRY)
+@dg.asset(
+    partitions_def=videos, group_name="video", retry_policy=GENERATION_RETRY, op_tags=CAN_WAIT
+)
 def music(
     context: dg.AssetExecutionContext,
     spec: ValidatedSpec,

@@ -9,6 +9,7 @@ import warnings
 import dagster as dg
 
 from videogen_dagster.defs.partitions import videos
+from videogen_dagster.defs.priorities import CAN_WAIT
 from videogen_dagster.defs.resources import StoreResource
 from videogen_dagster.domain.validation import ValidatedSpec
 from videogen_dagster.pipeline.records import ChunkSet, Storyboard
@@ -26,6 +27,7 @@ with warnings.catch_warnings():
         asset="storyboard",
         name=STORYBOARD_CHECK,
         partitions_def=videos,
+        op_tags=CAN_WAIT,
         additional_ins={"spec": dg.AssetIn("spec")},
     )
     def storyboard_matches_beats(

@@ -12,6 +12,7 @@ import dagster as dg
 from videogen_dagster.defs.failures import GENERATION_RETRY, fail_without_retry_on_user_errors
 from videogen_dagster.defs.metadata import cost_metadata, image_md, uri_value
 from videogen_dagster.defs.partitions import videos
+from videogen_dagster.defs.priorities import CAN_WAIT
 from videogen_dagster.defs.resources import GenerationResource, StoreResource
 from videogen_dagster.domain.chunk_plan import plan_chunks
 from videogen_dagster.domain.validation import ValidatedSpec
@@ -88,7 +89,7 @@ def continuous_chunks(
         return chunk_steps.make_continuous_chunks(generator, chain, generation.continuity())
 
 
-@dg.op
+@dg.op(tags=CAN_WAIT)
 def collect_storyboard(
     spec: ValidatedSpec,
     images: list[StoryboardImage],

@@ -18,6 +18,7 @@ import ffmpeg
 import imageio_ffmpeg
 
 from videogen_dagster.media.errors import MediaError
+from videogen_dagster.turns import waiting
 
 #: Quiet but not silent: errors still reach stderr, which MediaError carries.
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
@@ -32,12 +33,13 @@ def ffmpeg_exe() -> str:
 def run(stream: ffmpeg.nodes.OutputStream, *, what: str) -> bytes:
     """Run one ffmpeg command; returns its stdout. ``what`` names the operation and file."""
     try:
-        out, _ = stream.global_args(*GLOBAL_ARGS).run(
-            cmd=ffmpeg_exe(),
-            capture_stdout=True,
-            capture_stderr=True,
-            overwrite_output=True,
-        )
+        with waiting():
+            out, _ = stream.global_args(*GLOBAL_ARGS).run(
+                cmd=ffmpeg_exe(),
+                capture_stdout=True,
+                capture_stderr=True,
+                overwrite_output=True,
+            )
     except ffmpeg.Error as exc:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(exc.stderr)) from None
     return out
@@ -60,7 +62,8 @@ def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, wha
     broken = False
     try:
         for chunk in chunks:
-            process.stdin.write(chunk)
+            with waiting():
+                process.stdin.write(chunk)
     except BrokenPipeError:
         broken = True  # ffmpeg exited early; its stderr says why
     finally:
@@ -68,8 +71,9 @@ def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, wha
             process.stdin.close()
         except BrokenPipeError:
             broken = True
-        returncode = process.wait()
-        drain.join()
+        with waiting():
+            returncode = process.wait()
+            drain.join()
         process.stderr.close()
     if returncode != 0 or broken:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))

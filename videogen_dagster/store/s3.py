@@ -6,7 +6,8 @@ half of a file under its final key; an upload killed midway leaves only an invis
 incomplete multipart upload (expire those with a bucket lifecycle rule).
 
 ffmpeg works on local files: ``local_path`` downloads a temporary copy, and results are
-uploaded with ``write_file``.
+uploaded with ``write_file``. Every call to the endpoint is a marked wait
+(``turns.waiting``): a step uploading a clip lets the other steps run their Python meanwhile.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any, Self
 from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 from videogen_dagster.store.base import Store, validate_key
 from videogen_dagster.store.inbox import InboxEntry, SpecInbox
+from videogen_dagster.turns import waiting
 
 #: How often ``append_line`` re-reads and retries when another writer got in first.
 APPEND_ATTEMPTS = 20
@@ -105,7 +107,8 @@ class S3Store(_S3Location, Store):
         from botocore.exceptions import ClientError
 
         try:
-            self.client.head_object(Bucket=self.bucket, Key=self._key(key))
+            with waiting():
+                self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as error:
             if _is_missing(error):
                 return False
@@ -120,31 +123,35 @@ class S3Store(_S3Location, Store):
         from botocore.exceptions import ClientError
 
         try:
-            response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+            with waiting():
+                response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
+                body = response["Body"].read()
         except ClientError as error:
             if _is_missing(error):
                 raise FileNotFoundError(f"no object {key!r} in {self!r}") from error
             raise
-        return response["Body"].read(), response.get("ETag")
+        return body, response.get("ETag")
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
-        self.client.put_object(
-            Bucket=self.bucket,
-            Key=self._key(key),
-            Body=data,
-            ContentType=content_type or content_type_for(key),
-        )
+        with waiting():
+            self.client.put_object(
+                Bucket=self.bucket,
+                Key=self._key(key),
+                Body=data,
+                ContentType=content_type or content_type_for(key),
+            )
         return self.uri(key)
 
     def write_file(self, key: str, path: Path, content_type: str | None = None) -> str:
         # upload_file switches to multipart for big files; S3 shows the object only once
         # CompleteMultipartUpload succeeds, so the key never holds a partial file.
-        self.client.upload_file(
-            str(path),
-            self.bucket,
-            self._key(key),
-            ExtraArgs={"ContentType": content_type or content_type_for(key)},
-        )
+        with waiting():
+            self.client.upload_file(
+                str(path),
+                self.bucket,
+                self._key(key),
+                ExtraArgs={"ContentType": content_type or content_type_for(key)},
+            )
         return self.uri(key)
 
     @contextmanager
@@ -155,7 +162,8 @@ class S3Store(_S3Location, Store):
             # Same file name as the key: ffmpeg picks demuxers by suffix.
             path = Path(folder) / PurePosixPath(key).name
             try:
-                self.client.download_file(self.bucket, self._key(key), str(path))
+                with waiting():
+                    self.client.download_file(self.bucket, self._key(key), str(path))
             except ClientError as error:
                 if _is_missing(error):
                     raise FileNotFoundError(f"no object {key!r} in {self!r}") from error
@@ -180,13 +188,14 @@ class S3Store(_S3Location, Store):
             except FileNotFoundError:
                 current, condition = b"", {"IfNoneMatch": "*"}
             try:
-                self.client.put_object(
-                    Bucket=self.bucket,
-                    Key=self._key(key),
-                    Body=current + record.encode("utf-8"),
-                    ContentType=content_type_for(key),
-                    **condition,
-                )
+                with waiting():
+                    self.client.put_object(
+                        Bucket=self.bucket,
+                        Key=self._key(key),
+                        Body=current + record.encode("utf-8"),
+                        ContentType=content_type_for(key),
+                        **condition,
+                    )
             except ClientError as error:
                 if _is_conflict(error):
                     continue
@@ -200,12 +209,14 @@ class S3Store(_S3Location, Store):
         base = self._key(prefix.rstrip("/")) + "/" if prefix.strip("/") else self.prefix
         keys = []
         paginator = self.client.get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
-            keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", ()))
+        with waiting():
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
+                keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", ()))
         return iter(sorted(keys))
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+        with waiting():
+            self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
 
 
 class S3Inbox(_S3Location, SpecInbox):

@@ -7,10 +7,11 @@ is asserted from recorded start/end timestamps and counters, never from wall-clo
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import dagster as dg
@@ -19,7 +20,9 @@ from dagster import DagsterEventType, ReexecutionOptions, execute_job, reconstru
 from dagster._core.events.log import EventLogEntry
 from dagster_shared.ipc import send_interrupt
 
+from videogen_dagster import executor as executor_module
 from videogen_dagster.executor import DEFAULT_MAX_CONCURRENT, ThreadedExecutor
+from videogen_dagster.turns import TURNS
 from videogen_dagster_tests.executor_tests import jobs
 
 pytestmark = pytest.mark.timeout(90)
@@ -359,6 +362,54 @@ def test_many_parallel_steps_log_to_sqlite(instance: dg.DagsterInstance) -> None
     log_key = manager.build_log_key_for_run(run_id, captured.logs_captured_data.file_key)
     stdout = manager.get_log_data(log_key).stdout.decode()
     assert all(f"stdout from chatty_{i}\n" in stdout for i in range(jobs.MANY))
+
+
+def test_steps_take_turns_by_priority_then_in_the_order_branches_were_yielded(
+    instance: dg.DagsterInstance,
+) -> None:
+    """Six steps wait in a marked wait while the test holds the interpreter's turn; when it
+    lets go they queue for turns, and the turns go out by rank, not by who woke first."""
+    gate = jobs.TURN_GATE
+    gate.reset()
+    outcome: list[bool] = []
+
+    def run() -> None:
+        with execute_job(reconstructable(jobs.turn_order_job), instance=instance) as result:
+            outcome.append(result.success)
+
+    runner = threading.Thread(target=run)
+    runner.start()
+    _wait_until(lambda: gate.arrived == len(jobs.BRANCH_KEYS) + 2)
+    with TURNS.turn((-99,)):
+        gate.open()
+        _wait_until(lambda: TURNS.queued == len(jobs.BRANCH_KEYS) + 2)
+    runner.join()
+    assert outcome == [True]
+    assert gate.order == ["unbranched", *jobs.BRANCH_KEYS, "low priority"]
+
+
+def test_the_first_run_in_a_process_freezes_what_was_loaded_and_later_runs_do_not(
+    instance: dg.DagsterInstance, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What is alive when the first run starts leaves the collector's sight, so no full
+    collection walks it mid-run; later runs leave the freeze alone (frozen garbage is kept)."""
+    gc.unfreeze()
+    monkeypatch.setattr(executor_module, "_frozen_in", None)
+    assert gc.get_freeze_count() == 0
+    with execute_job(reconstructable(jobs.sleepers_job), instance=instance) as result:
+        assert result.success
+    frozen = gc.get_freeze_count()
+    assert frozen > 0
+    with execute_job(reconstructable(jobs.sleepers_job), instance=instance) as result:
+        assert result.success
+    assert gc.get_freeze_count() <= frozen  # frozen objects can still be freed, none added
+
+
+def _wait_until(condition: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 30
+    while not condition():
+        assert time.monotonic() < deadline, "the steps never got there"
+        time.sleep(0.005)
 
 
 def _interruptible_config(tmp_path: Path) -> dict:

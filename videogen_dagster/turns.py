@@ -1,0 +1,145 @@
+"""Step threads take turns at the interpreter, the first-yielded branch first.
+
+Why: a run's steps are threads of one process, and CPython runs one thread's Python at a time,
+handing the GIL round in 5 ms slices. When twenty generation calls return at the same instant,
+each with 40-50 ms of Python still to run (verifying and caching the result, Dagster's output
+and events, launching the next step), slices handed round-robin make all twenty finish at the
+end of the burst, about a second later, whatever their order, and the beat that sets the
+video's end is as late as the others. Taking turns, the k-th to get one finishes after k turns,
+and a turn goes first to the branch that was yielded first (the longest chain: see
+``ChunkPlan.beats_longest_chain_first``).
+
+A thread gives its turn up while it waits (:func:`waiting`: a provider call, ffmpeg, a retry's
+sleep) and queues for one again when the wait is over. A wait nobody marked (a plug-in
+provider's HTTP call) cannot stall the others: when no turn has been handed over for
+``patience`` seconds, the best-placed waiter gets one as well, so such a wait costs each thread
+behind it at most that long before they share the interpreter's slices as without turns.
+
+Threads that never take a turn (the executor's orchestrating loop, the CLI, the multiprocess
+executor's steps) run as before, and :func:`waiting` does nothing on them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+#: Longest a thread waits while no turn changes hands, before it takes one anyway: longer than
+#: the Python between two waits of one of our steps, short against a generation call.
+PATIENCE_SECONDS = 0.05
+
+
+#: A place in the queue, compared element by element: lowest first.
+Rank = tuple[int, ...]
+
+
+@dataclass(order=True)
+class _Ticket:
+    rank: Rank
+    order: int
+    granted: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+class Turns:
+    """Turns at the interpreter among the threads of a process: lowest rank first, then FIFO."""
+
+    def __init__(self, patience: float = PATIENCE_SECONDS) -> None:
+        self._patience = patience
+        self._lock = threading.Lock()
+        self._queue: list[_Ticket] = []
+        self._order = itertools.count()
+        self._holders = 0
+        self._last_grant = time.monotonic()
+
+    @property
+    def holders(self) -> int:
+        """Threads holding a turn now: 1 while every wait is marked, more after a patience grant."""
+        return self._holders
+
+    @property
+    def queued(self) -> int:
+        """Threads waiting for a turn now."""
+        return len(self._queue)
+
+    @contextmanager
+    def turn(self, rank: Rank) -> Iterator[None]:
+        """Run the block (a step's whole body) in turns, giving them up in :func:`waiting`."""
+        if getattr(_here, "turns", None) is not None:
+            raise RuntimeError("this thread is already taking turns")
+        _here.turns, _here.rank, _here.holding = self, rank, False
+        try:
+            self._acquire(rank)
+            _here.holding = True
+            yield
+        finally:
+            if _here.holding:
+                self._release()
+            _here.turns = None
+
+    def _acquire(self, rank: Rank) -> None:
+        with self._lock:
+            if self._holders == 0:
+                self._grant()
+                return
+            ticket = _Ticket(rank, next(self._order))
+            heapq.heappush(self._queue, ticket)
+        try:
+            while not ticket.granted.wait(self._patience):
+                with self._lock:
+                    stale = time.monotonic() - self._last_grant >= self._patience
+                    if stale and self._queue and not ticket.granted.is_set():
+                        self._grant(heapq.heappop(self._queue))
+        except BaseException:  # an interrupt while queued: leave the queue, pass on a turn
+            with self._lock:
+                if ticket.granted.is_set():
+                    self._holders -= 1
+                    self._hand_over()
+                else:
+                    self._queue.remove(ticket)
+                    heapq.heapify(self._queue)
+            raise
+
+    def _release(self) -> None:
+        with self._lock:
+            self._holders -= 1
+            self._hand_over()
+
+    def _hand_over(self) -> None:
+        if self._holders == 0 and self._queue:
+            self._grant(heapq.heappop(self._queue))
+
+    def _grant(self, ticket: _Ticket | None = None) -> None:
+        self._holders += 1
+        self._last_grant = time.monotonic()
+        if ticket is not None:
+            ticket.granted.set()
+
+
+_here = threading.local()
+
+#: The process's turns: one interpreter, so one queue for every run in the process.
+TURNS = Turns()
+
+
+@contextmanager
+def waiting() -> Iterator[None]:
+    """Give up this thread's turn for the block (a wait on I/O, a subprocess or a sleep).
+
+    No effect on a thread that takes no turns, or inside another ``waiting`` block.
+    """
+    turns: Turns | None = getattr(_here, "turns", None)
+    if turns is None or not _here.holding:
+        yield
+        return
+    _here.holding = False
+    turns._release()
+    try:
+        yield
+    finally:
+        turns._acquire(_here.rank)
+        _here.holding = True

@@ -47,6 +47,27 @@ def test_definitions_load_with_every_asset_check_job_and_sensor():
     assert defs.resolve_sensor_def("spec_inbox_sensor").job_name == "render_video"
 
 
+def test_only_steps_with_slack_yield_to_the_chains():
+    """``dagster/priority`` -1 puts a step last for launch, pool slots and the interpreter's
+    turns: only the contact sheet, the music and the non-blocking checks may carry it, never a
+    step of a chain or of the stitch that waits for every chain."""
+    from videogen_dagster.definitions import defs
+
+    job = defs.resolve_job_def("render_video")
+    low = {
+        op.name for op in job.graph.iterate_op_defs() if op.tags.get("dagster/priority") is not None
+    }
+    assert low == {
+        "collect_storyboard",
+        "music",
+        "storyboard_one_image_per_beat_in_order",
+        "chunks_chunk_numbers_contiguous",
+    }
+    assert all(
+        op.tags["dagster/priority"] == "-1" for op in job.graph.iterate_op_defs() if op.name in low
+    )
+
+
 def test_local_provider_config_mirrors_local_settings():
     """The Dagster config and the provider's settings must not drift apart."""
     config_fields = set(LocalProviderConfig.model_fields)

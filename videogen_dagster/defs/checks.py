@@ -52,7 +52,7 @@ with warnings.catch_warnings():
             },
         )
 
-    @dg.asset_check(asset="chunks", name=CHUNKS_CHECK, partitions_def=videos)
+    @dg.asset_check(asset="chunks", name=CHUNKS_CHECK, partitions_def=videos, op_tags=CAN_WAIT)
     def chunks_are_contiguous(chunks: ChunkSet, store: StoreResource) -> dg.AssetCheckResult:
         """Chunk numbers are exactly 0..n-1, in order, and every chunk file exists."""
         the_store = store.open()

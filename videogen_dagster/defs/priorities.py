@@ -6,5 +6,6 @@ them and claims pool slots; the threaded executor also queues steps for the inte
 up the chains that set the video's end.
 """
 
-#: The storyboard's contact sheet and check, and the music: ready seconds before their use.
+#: The storyboard's contact sheet, the music, and the storyboard and chunks checks, which no
+#: step waits for (they are not blocking): the chunks check yields to ``stitched_video``.
 CAN_WAIT = {"dagster/priority": "-1"}

@@ -82,13 +82,13 @@ class Turns:
             _here.turns = None
 
     def _acquire(self, rank: Rank) -> None:
-        with self._lock:
-            if self._holders == 0:
-                self._grant()
-                return
-            ticket = _Ticket(rank, next(self._order))
-            heapq.heappush(self._queue, ticket)
+        ticket = _Ticket(rank, next(self._order))
         try:
+            with self._lock:
+                if self._holders == 0:
+                    self._grant(ticket)
+                    return
+                heapq.heappush(self._queue, ticket)
             while not ticket.granted.wait(self._patience):
                 with self._lock:
                     stale = time.monotonic() - self._last_grant >= self._patience
@@ -99,7 +99,7 @@ class Turns:
                 if ticket.granted.is_set():
                     self._holders -= 1
                     self._hand_over()
-                else:
+                elif ticket in self._queue:
                     self._queue.remove(ticket)
                     heapq.heapify(self._queue)
             raise
@@ -113,11 +113,10 @@ class Turns:
         if self._holders == 0 and self._queue:
             self._grant(heapq.heappop(self._queue))
 
-    def _grant(self, ticket: _Ticket | None = None) -> None:
+    def _grant(self, ticket: _Ticket) -> None:
         self._holders += 1
         self._last_grant = time.monotonic()
-        if ticket is not None:
-            ticket.granted.set()
+        ticket.granted.set()
 
 
 _here = threading.local()

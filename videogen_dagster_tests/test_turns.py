@@ -7,6 +7,7 @@ which only needs a blocked holder to be overtaken at all.
 
 from __future__ import annotations
 
+import ctypes
 import threading
 import time
 from collections.abc import Callable
@@ -158,6 +159,43 @@ def test_an_error_inside_a_turn_or_a_wait_gives_the_turn_back() -> None:
         raise RuntimeError("in the wait")
     assert turns.holders == 0
     with turns.turn((0,)):  # still usable: the thread is no longer marked as taking turns
+        assert turns.holders == 1
+
+
+class _Stop(Exception):
+    """Raised in a queued thread from outside, as the executor interrupts a step thread."""
+
+
+def test_a_thread_interrupted_while_queued_leaves_no_turn_behind() -> None:
+    turns = Turns(patience=0.05)
+    leave = threading.Event()
+    stopped: list[BaseException] = []
+
+    def holder() -> None:
+        with turns.turn((0,)):
+            leave.wait()  # unmarked, so patience may hand the queued thread a turn first
+
+    def queued() -> None:
+        try:
+            with turns.turn((1,)):
+                while True:  # a granted turn is interrupted here instead
+                    time.sleep(0.001)
+        except _Stop as stop:
+            stopped.append(stop)
+
+    first = _start(holder)
+    _until(lambda: turns.holders == 1)
+    second = _start(queued)
+    _until(lambda: turns.queued == 1 or turns.holders == 2)
+    ctypes.pythonapi.PyThreadState_SetAsyncExc(
+        ctypes.c_ulong(second.ident), ctypes.py_object(_Stop)
+    )
+    second.join()
+    leave.set()
+    first.join()
+    assert len(stopped) == 1
+    assert turns.holders == 0 and turns.queued == 0
+    with turns.turn((0,)):
         assert turns.holders == 1
 
 

@@ -2,7 +2,8 @@
 
 There is no system ffmpeg (and no ffprobe): ``imageio_ffmpeg`` ships the binary, and every
 command goes through :func:`run` or :func:`pipe_into`, so a failure always becomes a
-:class:`MediaError` carrying ffmpeg's own message.
+:class:`MediaError` carrying ffmpeg's own message, and waiting for ffmpeg is always a marked
+wait (``turns.waiting``): other steps run their Python meanwhile.
 """
 
 from __future__ import annotations

@@ -35,14 +35,22 @@ def _start(target: Callable[[], None]) -> threading.Thread:
     return thread
 
 
+def _hold_until(turns: Turns, release: threading.Event) -> threading.Thread:
+    """A thread that takes a turn and keeps it, in an unmarked wait, until ``release`` is set."""
+
+    def body() -> None:
+        with turns.turn((0,)):
+            release.wait()
+
+    thread = _start(body)
+    _until(lambda: turns.holders == 1)
+    return thread
+
+
 def test_queued_threads_get_their_turns_best_rank_first_then_in_arrival_order() -> None:
     turns = Turns(patience=NEVER)
     order: list[str] = []
     leave = threading.Event()
-
-    def holder() -> None:
-        with turns.turn((0,)):
-            leave.wait()
 
     def queued(name: str, rank: tuple[int, int]) -> Callable[[], None]:
         def body() -> None:
@@ -51,8 +59,7 @@ def test_queued_threads_get_their_turns_best_rank_first_then_in_arrival_order() 
 
         return body
 
-    threads = [_start(holder)]
-    _until(lambda: turns.holders == 1)
+    threads = [_hold_until(turns, leave)]
     arrivals = [("c", (1, 0)), ("a1", (0, 1)), ("b", (0, 2)), ("a2", (0, 1)), ("z", (-1, 9))]
     for count, (name, rank) in enumerate(arrivals):
         threads.append(_start(queued(name, rank)))
@@ -120,17 +127,12 @@ def test_an_unmarked_wait_is_overtaken_after_patience_instead_of_stalling_everyo
     answered = threading.Event()
     seen_holders: list[int] = []
 
-    def blocked() -> None:
-        with turns.turn((0,)):
-            answered.wait()  # not marked: it keeps its turn while it waits
-
     def answerer() -> None:
         with turns.turn((1,)):
             seen_holders.append(turns.holders)
             answered.set()
 
-    first = _start(blocked)
-    _until(lambda: turns.holders == 1)
+    first = _hold_until(turns, answered)  # not marked: it keeps its turn while it waits
     second = _start(answerer)
     first.join()
     second.join()
@@ -171,10 +173,6 @@ def test_a_thread_interrupted_while_queued_leaves_no_turn_behind() -> None:
     leave = threading.Event()
     stopped: list[BaseException] = []
 
-    def holder() -> None:
-        with turns.turn((0,)):
-            leave.wait()  # unmarked, so patience may hand the queued thread a turn first
-
     def queued() -> None:
         try:
             with turns.turn((1,)):
@@ -183,8 +181,7 @@ def test_a_thread_interrupted_while_queued_leaves_no_turn_behind() -> None:
         except _Stop as stop:
             stopped.append(stop)
 
-    first = _start(holder)
-    _until(lambda: turns.holders == 1)
+    first = _hold_until(turns, leave)  # unmarked: patience may grant the queued thread a turn
     second = _start(queued)
     _until(lambda: turns.queued == 1 or turns.holders == 2)
     ctypes.pythonapi.PyThreadState_SetAsyncExc(

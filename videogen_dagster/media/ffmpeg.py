@@ -52,30 +52,32 @@ def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, wha
     Streaming keeps memory flat for long clips, and lets the Python side render the next
     frame while ffmpeg encodes the previous one (two processes, two cores). stderr is drained
     on a thread so a chatty ffmpeg can never block on a full pipe while we block on stdin.
+    The whole command, producing the chunks included, is one marked wait: a wait per chunk
+    would hand the turn round every few milliseconds, and a wait shorter than another step's
+    turn costs the waiting step more than it frees.
     """
-    process = stream.global_args(*GLOBAL_ARGS).run_async(
-        cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True, overwrite_output=True
-    )
-    assert process.stdin is not None and process.stderr is not None
-    stderr_parts: list[bytes] = []
-    drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
-    drain.start()
-    broken = False
-    try:
-        for chunk in chunks:
-            with waiting():
-                process.stdin.write(chunk)
-    except BrokenPipeError:
-        broken = True  # ffmpeg exited early; its stderr says why
-    finally:
+    with waiting():
+        process = stream.global_args(*GLOBAL_ARGS).run_async(
+            cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True, overwrite_output=True
+        )
+        assert process.stdin is not None and process.stderr is not None
+        stderr_parts: list[bytes] = []
+        drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
+        drain.start()
+        broken = False
         try:
-            process.stdin.close()
+            for chunk in chunks:
+                process.stdin.write(chunk)
         except BrokenPipeError:
-            broken = True
-        with waiting():
+            broken = True  # ffmpeg exited early; its stderr says why
+        finally:
+            try:
+                process.stdin.close()
+            except BrokenPipeError:
+                broken = True
             returncode = process.wait()
             drain.join()
-        process.stderr.close()
+            process.stderr.close()
     if returncode != 0 or broken:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))
 

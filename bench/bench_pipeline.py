@@ -559,7 +559,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
-        runs = r.get("runs", 1)
+        runs = r["runs"]
         spread = f"{r['ratio_min']:.3f}–{r['ratio_max']:.3f} ({runs})" if runs > 1 else "– (1)"
         lines.append(
             f"| {r['description']} | {r['wall_s']:.2f} | {r['bound_s']:.2f} "
@@ -588,9 +588,8 @@ def many_videos(rows: Sequence[dict[str, Any]]) -> str:
         prefix, _, count = r["name"].rpartition("-procs")
         base = f"{prefix}-procs1"
         if count.isdigit() and count != "1" and (base, r["variant"]) in by_name:
-            wall = statistics.median(r.get("walls_s", [r["wall_s"]]))
-            one = by_name[base, r["variant"]]
-            alone = statistics.median(one.get("walls_s", [one["wall_s"]]))
+            wall = statistics.median(r["walls_s"])
+            alone = statistics.median(by_name[base, r["variant"]]["walls_s"])
             lines.append(
                 f"| {r['description']} | {wall:.2f} | {alone:.2f} | **{wall / alone:.2f}** |"
             )

@@ -116,7 +116,7 @@ from dagster._core.execution.tags import get_tag_concurrency_limits_config
 from dagster._core.storage.tags import PRIORITY_TAG
 from dagster._utils.error import serializable_error_info_from_exc_info
 
-from videogen_dagster.turns import TURNS
+from videogen_dagster.turns import TURNS, give_way
 
 DEFAULT_MAX_CONCURRENT = 32
 """Steps wait on APIs, not CPU: the cap is about API politeness, not cores (pools do that)."""
@@ -276,6 +276,7 @@ def _run_step(
             for event in dagster_event_sequence_for_step(step_context):
                 events.append(event)
                 reports.put(_Report(key, event))
+                give_way()
             for event in _trigger_hook(step_context, events):
                 reports.put(_Report(key, event))
     except BaseException as error:  # interrupts, raise_on_error: the orchestrator decides

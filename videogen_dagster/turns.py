@@ -10,7 +10,11 @@ and a turn goes first to the branch that was yielded first (the longest chain: s
 ``ChunkPlan.beats_longest_chain_first``).
 
 A thread gives its turn up while it waits (:func:`waiting`: a provider call, ffmpeg, a retry's
-sleep) and queues for one again when the wait is over. A wait nobody marked (a plug-in
+sleep, a file's flush to disk) and queues for one again when the wait is over. Between two waits
+it lets a better-placed thread go first at the points it marks with :func:`give_way` (the
+executor marks every Dagster event a step emits): a step that took the turn while it was free
+(the music, started before the chain's next step existed) would otherwise keep it from that
+step until its own next wait. A wait nobody marked (a plug-in
 provider's HTTP call) cannot stall the others: when no turn has been handed over for
 ``patience`` seconds, the best-placed waiter gets one as well, so such a wait costs each thread
 behind it at most that long before they share the interpreter's slices as without turns.
@@ -104,6 +108,17 @@ class Turns:
                     heapq.heapify(self._queue)
             raise
 
+    def _give_way(self, rank: Rank) -> bool:
+        """Hand the turn to a queued thread ranked better than ``rank``; whether it did. Not
+        while another thread holds one too (after a patience grant): handing over would then
+        grant nothing, and the better thread gets the next turn freed anyway."""
+        with self._lock:
+            if self._holders != 1 or not self._queue or not self._queue[0].rank < rank:
+                return False
+            self._holders -= 1
+            self._hand_over()
+            return True
+
     def _release(self) -> None:
         with self._lock:
             self._holders -= 1
@@ -123,6 +138,22 @@ _here = threading.local()
 
 #: The process's turns: one interpreter, so one queue for every run in the process.
 TURNS = Turns()
+
+
+def give_way() -> None:
+    """Let a thread ranked better than this one take the turn first, then queue again.
+
+    Costs a lock and a look at the queue when nobody better waits; threads of equal rank keep
+    their order (no churn among the beats of one rank). No effect on a thread that takes no
+    turns, or inside a ``waiting`` block.
+    """
+    turns: Turns | None = getattr(_here, "turns", None)
+    if turns is None or not _here.holding:
+        return
+    _here.holding = False  # as in ``waiting``: never counted as held once it may be handed on
+    if turns._give_way(_here.rank):
+        turns._acquire(_here.rank)
+    _here.holding = True
 
 
 @contextmanager

@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 import pytest
 
-from videogen_dagster.turns import Turns, waiting
+from videogen_dagster.turns import Turns, give_way, waiting
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -122,6 +122,43 @@ def test_a_marked_wait_hands_the_turn_to_the_next_thread() -> None:
     assert events == ["ask", "answer", "answered"]
 
 
+def test_giving_way_lets_only_better_ranked_threads_go_first() -> None:
+    turns = Turns(patience=NEVER)
+    order: list[str] = []
+    better_queued = threading.Event()
+
+    def holder() -> None:
+        with turns.turn((1, 0)):
+            order.append("held")
+            _until(lambda: turns.queued == 2)  # one ranked worse, one ranked the same
+            give_way()
+            order.append("kept")  # neither is better: no turn changed hands
+            better_queued.wait()
+            give_way()
+            order.append("resumed")  # after the better one, and the equal one queued earlier
+
+    def queued(name: str, rank: tuple[int, int]) -> Callable[[], None]:
+        def body() -> None:
+            with turns.turn(rank):
+                order.append(name)
+
+        return body
+
+    threads = [_start(holder)]
+    _until(lambda: order == ["held"])
+    for count, (name, rank) in enumerate([("worse", (2, 0)), ("equal", (1, 0))]):
+        threads.append(_start(queued(name, rank)))
+        _until(lambda count=count: turns.queued == count + 1)
+    _until(lambda: order == ["held", "kept"])
+    threads.append(_start(queued("better", (0, 5))))
+    _until(lambda: turns.queued == 3)
+    better_queued.set()
+    for thread in threads:
+        thread.join()
+    assert order == ["held", "kept", "better", "equal", "resumed", "worse"]
+    assert turns.holders == 0 and turns.queued == 0
+
+
 def test_an_unmarked_wait_is_overtaken_after_patience_instead_of_stalling_everyone() -> None:
     turns = Turns(patience=0.05)
     answered = threading.Event()
@@ -140,14 +177,15 @@ def test_an_unmarked_wait_is_overtaken_after_patience_instead_of_stalling_everyo
     assert turns.holders == 0
 
 
-def test_waiting_outside_turns_or_inside_a_wait_changes_nothing() -> None:
+def test_waiting_or_giving_way_outside_turns_or_inside_a_wait_changes_nothing() -> None:
     turns = Turns(patience=NEVER)
     with waiting():  # a thread that takes no turns: the CLI, the multiprocess executor
-        pass
+        give_way()
     with turns.turn((0,)):
         with waiting():
             assert turns.holders == 0
             with waiting():
+                give_way()
                 assert turns.holders == 0
         assert turns.holders == 1
     assert turns.holders == 0

@@ -11,6 +11,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from videogen_dagster.store.base import Store, StoreKeyError, validate_key
+from videogen_dagster.turns import waiting
 
 
 class LocalStore(Store):
@@ -52,10 +53,15 @@ class LocalStore(Store):
                 os.unlink(tmp)
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
+        """Durable before it is visible: a paid generation's file is flushed to disk before its
+        cache record (written after it) can point at it. The flush is a marked wait: it usually
+        takes a millisecond, but a busy disk held it for up to a second in the benchmark, and
+        a step holding its turn meanwhile would hold up every other step's Python."""
         with self._atomic_target(key) as tmp, open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            os.fsync(f.fileno())
+            with waiting():
+                os.fsync(f.fileno())
         return self.uri(key)
 
     def write_file(self, key: str, path: Path, content_type: str | None = None) -> str:

@@ -13,6 +13,7 @@ import pytest
 from alembic.script import ScriptDirectory
 from dagster._core.storage.event_log.sqlite import sqlite_event_log
 from dagster._core.storage.sql import get_alembic_config
+from sqlalchemy import text
 
 from videogen_dagster.instance import event_log as event_log_module
 from videogen_dagster.instance import prepare_instance, write_instance_config
@@ -305,3 +306,24 @@ def test_a_used_home_opens_without_reading_the_migration_scripts(
 
     assert result.success
     assert reads == []
+
+
+def test_the_run_storage_keeps_its_connections_and_flushes_as_the_event_log_does(
+    instance: dg.DagsterInstance,
+):
+    """Dagster's SQLite run storage opens a connection and fsyncs (synchronous=FULL) for every
+    use; the shipped one reuses pooled connections set to NORMAL, and stays Dagster's storage
+    for everything it stores."""
+    result = dg.execute_job(dg.reconstructable(hello_job), instance=instance)
+    assert result.success
+    storage = instance.run_storage
+    used = set()
+    for _ in range(5):
+        with storage.connect() as conn:
+            used.add(id(conn.connection.dbapi_connection))
+            assert conn.execute(text("PRAGMA synchronous")).scalar() == 1  # NORMAL; FULL is 2
+    assert len(used) <= 2  # the kept ones; Dagster's would open five
+
+    with dg.DagsterInstance.from_config(instance.root_directory) as other:  # another process's
+        run = other.get_run_by_id(result.run_id)
+        assert run is not None and run.status == dg.DagsterRunStatus.SUCCESS

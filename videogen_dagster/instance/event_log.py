@@ -72,7 +72,12 @@ from sqlalchemy import exc as db_exc
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import QueuePool
 
-from videogen_dagster.instance.sqlite_storage import base_dir_config, home_folder, is_stamped
+from videogen_dagster.instance.sqlite_storage import (
+    base_dir_config,
+    home_folder,
+    is_stamped,
+    set_normal_sync,
+)
 
 #: Open engines kept at most (one per run shard, plus the index); the least recent is closed.
 MAX_OPEN_SHARDS = 32
@@ -118,7 +123,7 @@ class PooledSqliteEventLogStorage(SqliteEventLogStorage):
                 max_overflow=2,
                 connect_args={"timeout": SQLITE_BUSY_TIMEOUT_SECONDS, "check_same_thread": False},
             )
-            event.listen(engine, "connect", _set_pragmas)
+            event.listen(engine, "connect", set_normal_sync)
             open_shard = self._shards[shard] = _Shard(self.path_for_shard(shard), engine)
             while len(self._shards) > MAX_OPEN_SHARDS:
                 oldest, stale = next(iter(self._shards.items()))
@@ -353,7 +358,7 @@ class _Shard:
                 isolation_level=None,
                 check_same_thread=False,  # used under the storage's lock, by any thread
             )
-            _set_pragmas(self._writer, None)
+            set_normal_sync(self._writer)
         return self._writer
 
     def close(self) -> None:
@@ -435,9 +440,3 @@ def _migration_scripts() -> ScriptDirectory:
     """Dagster's event-log migration scripts, as its ``_initdb`` locates them (read lazily,
     then kept: the revision map is memoised on this object)."""
     return ScriptDirectory.from_config(get_alembic_config(sqlite_event_log.__file__))
-
-
-def _set_pragmas(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA synchronous=NORMAL")
-    cursor.close()

@@ -23,6 +23,9 @@ Figures per scenario (one video's bound; for several videos at once, the largest
   stitch, final), where overhead actually costs wall time.
 - ``peak RSS``: the run process plus its children (ffmpeg), sampled from /proc every 250 ms.
 - ``calls``: provider calls made (manifests' ``calls``), equal to the cache records written.
+- ``I/O wait``: the share of the machine's CPU time spent waiting for the disk during the run
+  (``/proc/stat``), for the median run and the most of any run: a step blocked on the disk
+  (an ``fsync``, a database commit) is what made this box's slowest runs slow.
 
 Not a test. Small frames (short side 144, 8 fps) keep media CPU from dominating on 2 cores.
 
@@ -399,6 +402,25 @@ def _cpu_seconds() -> float:
     return times.user + times.system + times.children_user + times.children_system
 
 
+def _cpu_states() -> list[int] | None:
+    """The machine's CPU time by state (user, nice, system, idle, iowait, ...), or None where
+    there is no ``/proc/stat``."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(v) for v in stat.readline().split()[1:]]
+    except OSError:
+        return None
+
+
+def _io_wait_pct(start: list[int] | None) -> float | None:
+    """The share of CPU time spent waiting for I/O since ``start`` (``_cpu_states``)."""
+    end = _cpu_states()
+    if start is None or end is None:
+        return None
+    spent = [b - a for a, b in zip(start, end, strict=False)]
+    return 100.0 * spent[4] / sum(spent) if sum(spent) else 0.0
+
+
 def _instance_config(instance_yaml: Path, variant: str) -> str:
     import yaml
 
@@ -490,11 +512,11 @@ def run_scenario(
             if not scenario.new_home:  # as `videogen render` does before its runs
                 prepare_instance(instance, render_job())
             with TreeMemory() as memory:
-                cpu_start = _cpu_seconds()
+                cpu_start, states_start = _cpu_seconds(), _cpu_states()
                 wall_start = time.perf_counter()
                 outcomes = _execute_all(scenario, str(home), paths, video_ids, store, run_config)
                 wall = time.perf_counter() - wall_start
-                cpu = _cpu_seconds() - cpu_start
+                cpu, io_wait = _cpu_seconds() - cpu_start, _io_wait_pct(states_start)
             videos = []
             for video_id in video_ids:
                 run_id, success, t0, t1 = outcomes[video_id]
@@ -508,6 +530,7 @@ def run_scenario(
         "description": scenario.describe(),
         "wall": wall,
         "cpu_s": cpu,
+        "io_wait_pct": io_wait,
         "peak_rss_mb": memory.peak_bytes / 2**20,
         "cache_records": records,
         "videos": [asdict(v) for v in videos],
@@ -545,6 +568,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "critical_path_steps_s": round(max(v["critical_step_seconds"] for v in videos), 3),
         "peak_rss_mb": round(result["peak_rss_mb"], 1),
         "cpu_s": round(result["cpu_s"], 1) if "cpu_s" in result else None,
+        "io_wait_pct": result.get("io_wait_pct"),
         "calls": sum(v["calls"] for v in videos),
         "cache_records": result["cache_records"],
     }
@@ -555,8 +579,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         "| scenario | wall s | bound s (latency + media) | wall/bound | range (runs) "
         "| wall/latency bound "
         "| serial sum s | steps | events/step | overhead/step ms | overhead/critical step ms "
-        "| start-up s | CPU s | peak RSS MB | calls |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| start-up s | CPU s | peak RSS MB | calls | I/O wait % (most of any run) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         runs = r["runs"]
@@ -569,9 +593,16 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             f"| {r['events_per_step']:.1f} "
             f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
             f"| {r['startup_s']:.2f} | {_or_dash(r['cpu_s'])} | {r['peak_rss_mb']:.0f} "
-            f"| {r['calls']} |"
+            f"| {r['calls']} | {_io_wait(r)} |"
         )
     return "\n".join(lines)
+
+
+def _io_wait(row: dict[str, Any]) -> str:
+    """Saved runs from before the I/O wait was measured have none."""
+    if row.get("io_wait_pct") is None:
+        return "–"
+    return f"{row['io_wait_pct']:.1f} ({row['io_wait_max']:.1f})"
 
 
 def _or_dash(value: float | None) -> str:
@@ -739,6 +770,7 @@ def median_row(rows: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "ratio_min": ordered[0]["wall_over_bound"],
         "ratio_max": ordered[-1]["wall_over_bound"],
         "walls_s": [r["wall_s"] for r in rows],
+        "io_wait_max": max((r.get("io_wait_pct") or 0.0 for r in rows), default=0.0),
     }
 
 

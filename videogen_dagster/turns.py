@@ -10,14 +10,14 @@ and a turn goes first to the branch that was yielded first (the longest chain: s
 ``ChunkPlan.beats_longest_chain_first``).
 
 A thread gives its turn up while it waits (:func:`waiting`: a provider call, ffmpeg, a retry's
-sleep, a file's flush to disk) and queues for one again when the wait is over. Between two waits
-it lets a better-placed thread go first at the points it marks with :func:`give_way` (the
-executor marks every Dagster event a step emits): a step that took the turn while it was free
-(the music, started before the chain's next step existed) would otherwise keep it from that
-step until its own next wait. A wait nobody marked (a plug-in
-provider's HTTP call) cannot stall the others: when no turn has been handed over for
-``patience`` seconds, the best-placed waiter gets one as well, so such a wait costs each thread
-behind it at most that long before they share the interpreter's slices as without turns.
+sleep, a file's flush to disk) and queues for one again when the wait is over. Between two
+waits it lets a better-placed thread go first at the points it marks with :func:`give_way`
+(the executor marks every Dagster event a step emits): a step that took the turn while it was
+free (the music, started before the chain's next step existed) would otherwise keep it from
+that step until its own next wait. A wait nobody marked (a plug-in provider's HTTP call)
+cannot stall the others: when no turn has been handed over for ``patience`` seconds, the
+best-placed waiter gets one as well, so such a wait costs each thread behind it at most that
+long before they share the interpreter's slices as without turns.
 
 Threads that never take a turn (the executor's orchestrating loop, the CLI, the multiprocess
 executor's steps) run as before, and :func:`waiting` does nothing on them.

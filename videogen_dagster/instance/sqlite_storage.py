@@ -10,8 +10,9 @@ own code, so a new process (every ``videogen render`` video, every run ``dagster
 launches) opens the instance 0.08 s sooner. Queries, schema and migrations are Dagster's.
 
 Dagster's SQLite run storage also builds an engine, opens a connection and commits with
-``synchronous=FULL`` (an ``fsync``) for every use: 18 times in a video's run, 1-2 ms each,
-and a busy disk held one ``fsync`` for up to a second in the benchmark. The run storage here
+``synchronous=FULL`` (an ``fsync``) for every use: about 18 for one video (registering it,
+running it, reading it back), 1-2 ms each, and on a busy disk one ``fsync`` can take a second
+(a store file's did in the benchmark). The run storage here
 keeps one engine with a small pool and sets ``synchronous=NORMAL``, as the event log does (see
 ``event_log``): under WAL still safe against corruption and application crashes; only an OS
 crash or power loss can roll back the last transactions (a run's last status change).

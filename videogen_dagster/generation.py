@@ -352,10 +352,9 @@ class Generator:
             verify(request, result)  # corrupt media is a failed attempt, retried like a 5xx
             return result
 
-        retry_kwargs: dict[str, Any] = {"attempts": self.attempts, "sleep": self._pause}
         record = None
         try:
-            generated = call_with_retries(attempt, **retry_kwargs)
+            generated = call_with_retries(attempt, attempts=self.attempts, sleep=self._pause)
             # Cached before the ledger line: a process killed between the two has lost a line
             # of cost accounting, not the paid result (the next run finds it in the cache).
             remembered = self._remember(fingerprint, generated)

@@ -101,8 +101,7 @@ class Turns:
         except BaseException:  # an interrupt while queued: leave the queue, pass on a turn
             with self._lock:
                 if ticket.granted.is_set():
-                    self._holders -= 1
-                    self._hand_over()
+                    self._let_go()
                 elif ticket in self._queue:
                     self._queue.remove(ticket)
                     heapq.heapify(self._queue)
@@ -115,16 +114,16 @@ class Turns:
         with self._lock:
             if self._holders != 1 or not self._queue or not self._queue[0].rank < rank:
                 return False
-            self._holders -= 1
-            self._hand_over()
+            self._let_go()
             return True
 
     def _release(self) -> None:
         with self._lock:
-            self._holders -= 1
-            self._hand_over()
+            self._let_go()
 
-    def _hand_over(self) -> None:
+    def _let_go(self) -> None:
+        """Give a held turn back and hand it to the best-placed waiter. Call with the lock."""
+        self._holders -= 1
         if self._holders == 0 and self._queue:
             self._grant(heapq.heappop(self._queue))
 

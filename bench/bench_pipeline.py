@@ -25,7 +25,8 @@ Figures per scenario (one video's bound; for several videos at once, the largest
 - ``overhead / step`` = (wall - bound) / steps run; ``overhead / critical step`` divides by the
   steps on the critical path (spec, references, split, image, first chunk, chain, collect,
   stitch, final), where overhead actually costs wall time.
-- ``peak RSS``: the run process plus its children (ffmpeg), sampled from /proc every 250 ms.
+- ``peak RSS``: the scenario's process plus its children (ffmpeg, render processes), sampled
+  from /proc every 250 ms by the parent, from outside, over the process's whole life.
 - ``calls``: provider calls made (manifests' ``calls``), equal to the cache records written.
 - ``I/O wait``: the share of the machine's CPU time spent waiting for the disk during the run
   (``/proc/stat``), for the median run and the most of any run: a step blocked on the disk
@@ -177,10 +178,16 @@ def _spec_text(scenario: Scenario, index: int) -> str:
 
 
 class TreeMemory:
-    """Peak resident memory of this process and all its descendants, sampled from /proc."""
+    """Peak resident memory of process ``root`` and all its descendants, sampled from /proc.
 
-    def __init__(self) -> None:
+    The parent samples a scenario's process from outside: a sampling thread inside it took
+    the interpreter from the steps it measured (about 5 ms per /proc walk, every 250 ms, at
+    any moment of the run).
+    """
+
+    def __init__(self, root: int) -> None:
         self.peak_bytes = 0
+        self._root = root
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, name="bench-rss", daemon=True)
         self._page = os.sysconf("SC_PAGE_SIZE")
@@ -207,7 +214,7 @@ class TreeMemory:
                 except OSError:
                     continue
                 parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        tree, frontier = {os.getpid()}, [os.getpid()]
+        tree, frontier = {self._root}, [self._root]
         while frontier:
             pid = frontier.pop()
             children = [child for child, parent in parents.items() if parent == pid]
@@ -515,12 +522,11 @@ def run_scenario(
                 raise SystemExit(f"{scenario.name}: bad bench spec: {errors}")
             if not scenario.new_home:  # as `videogen render` does before its runs
                 prepare_instance(instance, render_job())
-            with TreeMemory() as memory:
-                cpu_start, states_start = _cpu_seconds(), _cpu_states()
-                wall_start = time.perf_counter()
-                outcomes = _execute_all(scenario, str(home), paths, video_ids, store, run_config)
-                wall = time.perf_counter() - wall_start
-                cpu, io_wait = _cpu_seconds() - cpu_start, _io_wait_pct(states_start)
+            cpu_start, states_start = _cpu_seconds(), _cpu_states()
+            wall_start = time.perf_counter()
+            outcomes = _execute_all(scenario, str(home), paths, video_ids, store, run_config)
+            wall = time.perf_counter() - wall_start
+            cpu, io_wait = _cpu_seconds() - cpu_start, _io_wait_pct(states_start)
             videos = []
             for video_id in video_ids:
                 run_id, success, t0, t1 = outcomes[video_id]
@@ -535,7 +541,7 @@ def run_scenario(
         "wall": wall,
         "cpu_s": cpu,
         "io_wait_pct": io_wait,
-        "peak_rss_mb": memory.peak_bytes / 2**20,
+        "peak_rss_mb": None,  # filled in by the parent, which samples this process (_child)
         "cache_records": records,
         "videos": [asdict(v) for v in videos],
     }
@@ -574,7 +580,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "overhead_per_critical_step_ms": round((wall - bound) / critical_steps * 1000, 1),
         "startup_s": round(max(v["startup"] for v in videos), 3),
         "critical_path_steps_s": round(max(v["critical_step_seconds"] for v in videos), 3),
-        "peak_rss_mb": round(result["peak_rss_mb"], 1),
+        "peak_rss_mb": None if result["peak_rss_mb"] is None else round(result["peak_rss_mb"], 1),
         "cpu_s": round(result["cpu_s"], 1) if "cpu_s" in result else None,
         "io_wait_pct": result.get("io_wait_pct"),
         "calls": sum(v["calls"] for v in videos),
@@ -602,7 +608,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             f"| {r['events_per_step']:.1f} "
             f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
             f"| {r['startup_s']:.2f} | {r['after_runs_s']:.2f} | {_or_dash(r['cpu_s'])} "
-            f"| {r['peak_rss_mb']:.0f} "
+            f"| {'–' if r['peak_rss_mb'] is None else format(r['peak_rss_mb'], '.0f')} "
             f"| {r['calls']} | {_io_wait(r)} |"
         )
     return "\n".join(lines)
@@ -692,13 +698,20 @@ def _child(
         str(seasoned),
     ]
     limit = CHILD_TIMEOUT_SECONDS + CHILD_TIMEOUT_PER_VIDEO * scenario.videos
-    try:
-        subprocess.run(command, check=True, timeout=limit)
-    except subprocess.TimeoutExpired:
-        print(f"  {scenario.name} [{variant}]: killed after {limit} s", file=sys.stderr)
-        hung.write_text(f"killed after {limit} s\n")
-        return None
-    return json.loads(target.read_text())
+    with subprocess.Popen(command) as process, TreeMemory(process.pid) as memory:
+        try:
+            code = process.wait(timeout=limit)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            print(f"  {scenario.name} [{variant}]: killed after {limit} s", file=sys.stderr)
+            hung.write_text(f"killed after {limit} s\n")
+            return None
+    if code:
+        raise subprocess.CalledProcessError(code, command)
+    result = json.loads(target.read_text())
+    result["peak_rss_mb"] = memory.peak_bytes / 2**20
+    target.write_text(json.dumps(result, indent=2))
+    return result
 
 
 def _seasoned_home(folder: Path, instance_yaml: Path, variant: str) -> Path:

@@ -580,7 +580,7 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "overhead_per_critical_step_ms": round((wall - bound) / critical_steps * 1000, 1),
         "startup_s": round(max(v["startup"] for v in videos), 3),
         "critical_path_steps_s": round(max(v["critical_step_seconds"] for v in videos), 3),
-        "peak_rss_mb": None if result["peak_rss_mb"] is None else round(result["peak_rss_mb"], 1),
+        "peak_rss_mb": round(result["peak_rss_mb"], 1),
         "cpu_s": round(result["cpu_s"], 1) if "cpu_s" in result else None,
         "io_wait_pct": result.get("io_wait_pct"),
         "calls": sum(v["calls"] for v in videos),
@@ -608,7 +608,7 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             f"| {r['events_per_step']:.1f} "
             f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
             f"| {r['startup_s']:.2f} | {r['after_runs_s']:.2f} | {_or_dash(r['cpu_s'])} "
-            f"| {'–' if r['peak_rss_mb'] is None else format(r['peak_rss_mb'], '.0f')} "
+            f"| {r['peak_rss_mb']:.0f} "
             f"| {r['calls']} | {_io_wait(r)} |"
         )
     return "\n".join(lines)

@@ -28,6 +28,13 @@ Figures per scenario (one video's bound; for several videos at once, the largest
 - ``peak RSS``: the scenario's process plus its children (ffmpeg, render processes), sampled
   from /proc every 250 ms by the parent, from outside, over the process's whole life.
 - ``calls``: provider calls made (manifests' ``calls``), equal to the cache records written.
+- ``CPU / (cores × bound)``: the CPU the scenario used (its process and children) over what
+  the machine's cores give in the bound's time. Near or above 1, no wall can reach the bound
+  on this machine: the run is CPU-bound, not held up by its scheduling.
+- ``music after stitch``: how long after ``stitched_video`` ended the ``music`` step ended (the
+  most over the scenario's videos; negative when the music was ready first). Positive, the
+  music branch (latency, then the soundtrack's AAC encode), not the chunks, held up the final
+  step: the bound, which counts the music's latency only, then understates the critical path.
 - ``I/O wait``: the share of the machine's CPU time spent waiting for the disk during the run
   (``/proc/stat``), for the median run and the most of any run: a step blocked on the disk
   (an ``fsync``, a database commit) is what made this box's slowest runs slow.
@@ -540,6 +547,7 @@ def run_scenario(
         "description": scenario.describe(),
         "wall": wall,
         "cpu_s": cpu,
+        "cores": os.cpu_count(),
         "io_wait_pct": io_wait,
         "peak_rss_mb": None,  # filled in by the parent, which samples this process (_child)
         "cache_records": records,
@@ -582,10 +590,29 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
         "critical_path_steps_s": round(max(v["critical_step_seconds"] for v in videos), 3),
         "peak_rss_mb": round(result["peak_rss_mb"], 1),
         "cpu_s": round(result["cpu_s"], 1) if "cpu_s" in result else None,
+        "cpu_share": _cpu_share(result, bound),
+        "music_after_stitch_s": _music_after_stitch(videos),
         "io_wait_pct": result.get("io_wait_pct"),
         "calls": sum(v["calls"] for v in videos),
         "cache_records": result["cache_records"],
     }
+
+
+def _cpu_share(result: dict[str, Any], bound: float) -> float | None:
+    """Runs saved before the cores were recorded are taken to be from this machine."""
+    if "cpu_s" not in result:
+        return None
+    cores = result.get("cores") or os.cpu_count() or 1
+    return round(result["cpu_s"] / (cores * bound), 2)
+
+
+def _music_after_stitch(videos: Sequence[dict[str, Any]]) -> float | None:
+    lags = [
+        v["timeline"]["music"][1] - v["timeline"]["stitched_video"][1]
+        for v in videos
+        if "music" in v["timeline"] and "stitched_video" in v["timeline"]
+    ]
+    return round(max(lags), 2) if lags else None
 
 
 def table(rows: Sequence[dict[str, Any]]) -> str:
@@ -593,9 +620,9 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
         "| scenario | wall s | bound s (latency + media) | wall/bound | range (runs) "
         "| wall/latency bound "
         "| serial sum s | steps | events/step | overhead/step ms | overhead/critical step ms "
-        "| start-up s | after the runs s | CPU s | peak RSS MB | calls "
-        "| I/O wait % (most of any run) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| start-up s | after the runs s | CPU s | CPU / (cores × bound) | music after stitch s "
+        "| peak RSS MB | calls | I/O wait % (most of any run) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         runs = r["runs"]
@@ -608,6 +635,8 @@ def table(rows: Sequence[dict[str, Any]]) -> str:
             f"| {r['events_per_step']:.1f} "
             f"| {r['overhead_per_step_ms']:.0f} | {r['overhead_per_critical_step_ms']:.0f} "
             f"| {r['startup_s']:.2f} | {r['after_runs_s']:.2f} | {_or_dash(r['cpu_s'])} "
+            f"| {_or_dash(r.get('cpu_share'), '.2f')} "
+            f"| {_or_dash(r.get('music_after_stitch_s'), '+.2f')} "
             f"| {r['peak_rss_mb']:.0f} "
             f"| {r['calls']} | {_io_wait(r)} |"
         )
@@ -621,8 +650,8 @@ def _io_wait(row: dict[str, Any]) -> str:
     return f"{row['io_wait_pct']:.1f} ({row['io_wait_max']:.1f})"
 
 
-def _or_dash(value: float | None) -> str:
-    return "–" if value is None else f"{value:.1f}"
+def _or_dash(value: float | None, spec: str = ".1f") -> str:
+    return "–" if value is None else f"{value:{spec}}"
 
 
 def many_videos(rows: Sequence[dict[str, Any]]) -> str:

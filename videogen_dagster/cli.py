@@ -160,6 +160,9 @@ def _register(args: argparse.Namespace) -> int:
 
 
 def _render(args: argparse.Namespace) -> int:
+    from videogen_dagster import fork_server
+
+    fork_server.start()  # before Dagster is imported here: the two imports overlap
     from videogen_dagster import render
     from videogen_dagster.instance import get_instance
 

@@ -25,6 +25,7 @@ import dagster as dg
 from dagster._core.instance.ref import InstanceRef
 from dagster_shared.serdes import deserialize_value, serialize_value
 
+from videogen_dagster import fork_server
 from videogen_dagster.domain.errors import SpecError
 from videogen_dagster.instance import prepare_instance
 from videogen_dagster.pipeline.specs import register_spec_file
@@ -95,6 +96,7 @@ def render(
     any ``multiprocessing`` code, a script that calls this must do so under
     ``if __name__ == "__main__":`` (the ``videogen`` command does).
     """
+    fork_server.start()  # its imports overlap the registration and the instance's preparation
     video_ids, spec_errors = register(paths, store_uri, instance)
     prepare_instance(instance, render_job())
     outcomes = [RenderOutcome(video_id) for video_id in dict.fromkeys(video_ids)]
@@ -141,42 +143,13 @@ def _start_child(
         )
     )
     (folder / f"{video_id}.run").touch()
-    child = _processes().Process(
+    child = fork_server.processes().Process(
         target=_child_main,
         args=(str(request), str(folder / f"{video_id}.log"), os.getcwd(), dict(os.environ)),
         name=f"videogen-render:{video_id}",
     )
     child.start()
     return child
-
-
-def _processes() -> multiprocessing.context.BaseContext:
-    """Fork children from a server that has the project imported where the platform can;
-    else start each one afresh."""
-    if "forkserver" not in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("spawn")
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(list(_PRELOAD))
-    return context
-
-
-#: What the fork server imports: the code of the definitions, not ``videogen_dagster.definitions``
-#: itself, whose resources come from the environment (each child builds them from the caller's),
-#: and the instance's storage. The last name is the module Dagster imports to load a job by
-#: reference; with these three, 4 videos took 10.9 CPU-s instead of 13.4. The fork server skips
-#: a name that no longer imports.
-_PRELOAD = (
-    __name__,
-    "videogen_dagster.defs.assets",
-    "videogen_dagster.defs.checks",
-    "videogen_dagster.defs.jobs",
-    "videogen_dagster.defs.sensors",
-    "videogen_dagster.defs.storyboard_chunks",
-    "videogen_dagster.executor",
-    "videogen_dagster.instance.dagster_instance",
-    "videogen_dagster.instance.event_log",
-    "dagster._utils.test.definitions",
-)
 
 
 def _child_main(request_path: str, log_path: str, cwd: str, environ: dict[str, str]) -> None:

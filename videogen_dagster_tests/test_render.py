@@ -2,6 +2,10 @@
 outlives one call, yet each run is configured from the caller's environment of the moment."""
 
 import io
+import json
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import dagster as dg
@@ -67,3 +71,39 @@ def test_progress_follows_each_video_to_its_end(tmp_path: Path):
             f"[{name}] storyboard 2/2 · chains 2/2 · stitched_video · music · final_video"
         )
         assert len(shown) == len(set(shown)) > 1  # a line when something changed, not per poll
+
+
+def test_the_command_can_start_the_fork_server_before_it_imports_dagster():
+    """What lets ``videogen render`` overlap the server's imports with its own: starting the
+    server needs none of Dagster in the caller, and a second start reuses the first server."""
+    script = textwrap.dedent(
+        """
+        import json, os, sys
+        from videogen_dagster import fork_server
+
+        def servers():
+            found = []
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                try:
+                    stat = open(f"/proc/{pid}/stat").read()
+                    cmdline = open(f"/proc/{pid}/cmdline", "rb").read()
+                except OSError:
+                    continue
+                parent = int(stat.rsplit(")", 1)[1].split()[1])
+                if parent == os.getpid() and b"multiprocessing.forkserver" in cmdline:
+                    found.append(int(pid))
+            return found
+
+        fork_server.start()
+        first = servers()
+        fork_server.start()
+        print(json.dumps({"first": first, "again": servers(), "dagster": "dagster" in sys.modules}))
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120
+    )
+    seen = json.loads(done.stdout)
+    assert len(seen["first"]) == 1, seen
+    assert seen["again"] == seen["first"]
+    assert not seen["dagster"]

@@ -13,9 +13,10 @@ from multiprocessing import forkserver
 
 #: What the fork server imports: the code of the definitions, not ``videogen_dagster.definitions``
 #: itself, whose resources come from the environment (each child builds them from the caller's),
-#: and the instance's storage. The last name is the module Dagster imports to load a job by
-#: reference; with these three, 4 videos took 10.9 CPU-s instead of 13.4. The fork server skips
-#: a name that no longer imports.
+#: and the instance's storage. ``dagster._utils.test.definitions`` is the module Dagster imports
+#: to load a job by reference (with it and the storage, 4 videos took 10.9 CPU-s instead of
+#: 13.4); the last three are what ``DagsterInstance.from_ref`` imports in every child (70 ms of
+#: a slow core, most of it ``upath``). The fork server skips a name that no longer imports.
 PRELOAD = (
     "videogen_dagster.render",
     "videogen_dagster.defs.assets",
@@ -27,6 +28,9 @@ PRELOAD = (
     "videogen_dagster.instance.dagster_instance",
     "videogen_dagster.instance.event_log",
     "dagster._utils.test.definitions",
+    "upath",
+    "dagster._core.storage.defs_state.blob_storage_state_storage",
+    "dagster._core.secrets.env_file",
 )
 
 

@@ -67,9 +67,16 @@ def _half(plane: np.ndarray) -> np.ndarray:
 
 
 def encode_yuv420p_frames(
-    frames: Iterable[bytes], dst: Path, *, width: int, height: int, fps: int
+    frames: Iterable[bytes],
+    dst: Path,
+    *,
+    width: int,
+    height: int,
+    fps: int,
+    background: bool = False,
 ) -> None:
-    """Encode raw yuv420p frames (BT.709, as from :func:`rgb_to_yuv420p`) to an H.264 MP4."""
+    """Encode raw yuv420p frames (BT.709, as from :func:`rgb_to_yuv420p`) to an H.264 MP4;
+    ``background``: at a lower priority (``media.ffmpeg``)."""
     source = ffmpeg.input(
         "pipe:", format="rawvideo", pix_fmt="yuv420p", s=f"{width}x{height}", framerate=fps
     )
@@ -83,7 +90,8 @@ def encode_yuv420p_frames(
         range="tv",
     )
     output = tagged.output(str(dst), r=fps, **H264_OPTIONS, **BT709_TAGS)
-    pipe_into(output, frames, what=f"encode {width}x{height} frames at {fps} fps into {dst}")
+    what = f"encode {width}x{height} frames at {fps} fps into {dst}"
+    pipe_into(output, frames, what=what, background=background)
 
 
 #: AAC options for every audio track we write (music beds and soundtracks).
@@ -107,10 +115,15 @@ FLAC_OPTIONS: dict[str, str | int] = {
 
 
 def encode_pcm_to_m4a(
-    samples: np.ndarray, dst: Path, *, sample_rate: int, lossless: bool = False
+    samples: np.ndarray,
+    dst: Path,
+    *,
+    sample_rate: int,
+    lossless: bool = False,
+    background: bool = False,
 ) -> None:
     """Encode float samples in [-1, 1], shape ``(n, channels)``, into an MP4 (.m4a) file: AAC,
-    or FLAC when ``lossless``."""
+    or FLAC when ``lossless``; ``background``: at a lower priority (``media.ffmpeg``)."""
     channels = samples.shape[1]
     pcm = (np.clip(samples, -1.0, 1.0) * 32767).astype("<i2")
     source = ffmpeg.input("pipe:", format="s16le", ac=channels, ar=sample_rate)
@@ -119,4 +132,5 @@ def encode_pcm_to_m4a(
     step = sample_rate * channels  # one second of samples per write
     flat = pcm.reshape(-1)
     chunks = (flat[i : i + step].tobytes() for i in range(0, flat.size, step))
-    pipe_into(output, chunks, what=f"encode {len(pcm) / sample_rate:.2f} s of audio into {dst}")
+    what = f"encode {len(pcm) / sample_rate:.2f} s of audio into {dst}"
+    pipe_into(output, chunks, what=what, background=background)

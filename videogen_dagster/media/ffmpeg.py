@@ -4,6 +4,12 @@ There is no system ffmpeg (and no ffprobe): ``imageio_ffmpeg`` ships the binary,
 command goes through :func:`run` or :func:`pipe_into`, so a failure always becomes a
 :class:`MediaError` carrying ffmpeg's own message, and waiting for ffmpeg is always a marked
 wait (``turns.waiting``): other steps run their Python meanwhile.
+
+A command whose result is not awaited yet (the local provider's encodes, which stand for a
+remote API's own servers, and the soundtrack, made while the clips are) runs in the
+*background*: at a lower OS priority, so that on a busy machine the cores go first to the
+steps' Python. In a 20-beat run a step holding its turn spent a third of its time runnable but
+off the CPU, behind such encodes (``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ import imageio_ffmpeg
 from videogen_dagster.media.errors import MediaError
 from videogen_dagster.turns import waiting
 
+#: How much nicer than the caller a background command runs (at most 19, the nicest there is).
+BACKGROUND_NICENESS = 10
+
 #: Quiet but not silent: errors still reach stderr, which MediaError carries.
 GLOBAL_ARGS = ("-hide_banner", "-nostdin", "-nostats", "-loglevel", "error")
 
@@ -31,22 +40,27 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def run(stream: ffmpeg.nodes.OutputStream, *, what: str) -> bytes:
+def run(stream: ffmpeg.nodes.OutputStream, *, what: str, background: bool = False) -> bytes:
     """Run one ffmpeg command; returns its stdout. ``what`` names the operation and file."""
-    try:
-        with waiting():
-            out, _ = stream.global_args(*GLOBAL_ARGS).run(
-                cmd=ffmpeg_exe(),
-                capture_stdout=True,
-                capture_stderr=True,
-                overwrite_output=True,
-            )
-    except ffmpeg.Error as exc:
-        raise MediaError(f"ffmpeg failed to {what}", stderr=_text(exc.stderr)) from None
+    with waiting():
+        process = stream.global_args(*GLOBAL_ARGS).run_async(
+            cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True, overwrite_output=True
+        )
+        if background:
+            _lower_priority(process.pid)
+        out, err = process.communicate()
+    if process.returncode != 0:
+        raise MediaError(f"ffmpeg failed to {what}", stderr=_text(err))
     return out
 
 
-def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, what: str) -> None:
+def pipe_into(
+    stream: ffmpeg.nodes.OutputStream,
+    chunks: Iterable[bytes],
+    *,
+    what: str,
+    background: bool = False,
+) -> None:
     """Run ffmpeg feeding ``chunks`` to its stdin as they are produced (raw frames, samples).
 
     Streaming keeps memory flat for long clips, and lets the Python side render the next
@@ -61,6 +75,8 @@ def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, wha
             cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True, overwrite_output=True
         )
         assert process.stdin is not None and process.stderr is not None
+        if background:
+            _lower_priority(process.pid)
         stderr_parts: list[bytes] = []
         drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
         drain.start()
@@ -80,6 +96,17 @@ def pipe_into(stream: ffmpeg.nodes.OutputStream, chunks: Iterable[bytes], *, wha
             process.stderr.close()
     if returncode != 0 or broken:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))
+
+
+def _lower_priority(pid: int) -> None:
+    """Make a just-started command ``BACKGROUND_NICENESS`` nicer than this thread. Where the OS
+    has no niceness (Windows) or refuses it, the command runs at normal priority: slower
+    scheduling, never a failure."""
+    try:
+        mine = os.getpriority(os.PRIO_PROCESS, 0)
+        os.setpriority(os.PRIO_PROCESS, pid, min(mine + BACKGROUND_NICENESS, 19))
+    except (AttributeError, OSError):  # no setpriority here, or the command already exited
+        pass
 
 
 def _text(stderr: bytes | None) -> str:

@@ -27,6 +27,7 @@ def prepare_soundtrack(
 
     This is the slow part (the AAC encoder); it needs only the video's length, so the pipeline
     does it while the clips are still being made and ``mux_soundtrack`` just copies streams.
+    Meanwhile it runs in the background (``media.ffmpeg``): the clips' steps come first.
     """
     fade = min(fade_seconds, duration / 2)
     audio = (
@@ -39,7 +40,7 @@ def prepare_soundtrack(
     )
     with atomic_output(dst) as partial:
         stream = ffmpeg.output(audio, str(partial), t=duration, f="mp4", **AAC_OPTIONS)
-        run(stream, what=f"prepare the soundtrack from {music}")
+        run(stream, what=f"prepare the soundtrack from {music}", background=True)
 
 
 def mux_soundtrack(video: Path, soundtrack: Path, dst: Path) -> None:

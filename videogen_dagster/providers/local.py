@@ -258,7 +258,9 @@ class LocalMusic(MusicGenerator):
             samples = synthesise(request.duration, rng)
             path = Path(folder) / "music.m4a"
             # Lossless: the soundtrack step re-encodes it to AAC, and FLAC costs a tenth of the CPU.
-            encode_pcm_to_m4a(samples, path, sample_rate=SAMPLE_RATE, lossless=True)
+            encode_pcm_to_m4a(
+                samples, path, sample_rate=SAMPLE_RATE, lossless=True, background=True
+            )
             data = path.read_bytes()
         return Generated(
             data=data,

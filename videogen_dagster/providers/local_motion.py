@@ -51,7 +51,10 @@ def render_zoom_clip(
             out = _creep(out, motion.drift * index / max(frames - 1, 1))
         return b"".join(p.tobytes() for p in out)
 
-    encode_yuv420p_frames(_rendered(render, frames), dst, width=width, height=height, fps=fps)
+    # In the background: it stands for a remote API's servers, which take no core from us.
+    encode_yuv420p_frames(
+        _rendered(render, frames), dst, width=width, height=height, fps=fps, background=True
+    )
 
 
 def _rendered(render: Callable[[int], bytes], count: int) -> Iterator[bytes]:

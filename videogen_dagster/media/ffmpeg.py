@@ -15,6 +15,7 @@ off the CPU, behind such encodes (``bench/RESULTS.md``).
 from __future__ import annotations
 
 import os
+import subprocess
 import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -43,11 +44,7 @@ def ffmpeg_exe() -> str:
 def run(stream: ffmpeg.nodes.OutputStream, *, what: str, background: bool = False) -> bytes:
     """Run one ffmpeg command; returns its stdout. ``what`` names the operation and file."""
     with waiting():
-        process = stream.global_args(*GLOBAL_ARGS).run_async(
-            cmd=ffmpeg_exe(), pipe_stdout=True, pipe_stderr=True, overwrite_output=True
-        )
-        if background:
-            _lower_priority(process.pid)
+        process = _start(stream, background=background, pipe_stdout=True, pipe_stderr=True)
         out, err = process.communicate()
     if process.returncode != 0:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(err))
@@ -71,12 +68,8 @@ def pipe_into(
     turn costs the waiting step more than it frees.
     """
     with waiting():
-        process = stream.global_args(*GLOBAL_ARGS).run_async(
-            cmd=ffmpeg_exe(), pipe_stdin=True, pipe_stderr=True, overwrite_output=True
-        )
+        process = _start(stream, background=background, pipe_stdin=True, pipe_stderr=True)
         assert process.stdin is not None and process.stderr is not None
-        if background:
-            _lower_priority(process.pid)
         stderr_parts: list[bytes] = []
         drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
         drain.start()
@@ -98,15 +91,22 @@ def pipe_into(
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))
 
 
-def _lower_priority(pid: int) -> None:
-    """Make a just-started command ``BACKGROUND_NICENESS`` nicer than this thread. Where the OS
-    has no niceness (Windows) or refuses it, the command runs at normal priority: slower
-    scheduling, never a failure."""
-    try:
-        mine = os.getpriority(os.PRIO_PROCESS, 0)
-        os.setpriority(os.PRIO_PROCESS, pid, min(mine + BACKGROUND_NICENESS, 19))
-    except (AttributeError, OSError):  # no setpriority here, or the command already exited
-        pass
+def _start(
+    stream: ffmpeg.nodes.OutputStream, *, background: bool, **pipes: bool
+) -> subprocess.Popen[bytes]:
+    """ffmpeg started on ``stream``; a ``background`` one made ``BACKGROUND_NICENESS`` nicer
+    than this thread as soon as it exists. Where the OS has no niceness (Windows) or refuses
+    it, the command runs at normal priority: slower scheduling, never a failure."""
+    process = stream.global_args(*GLOBAL_ARGS).run_async(
+        cmd=ffmpeg_exe(), overwrite_output=True, **pipes
+    )
+    if background:
+        try:
+            mine = os.getpriority(os.PRIO_PROCESS, 0)
+            os.setpriority(os.PRIO_PROCESS, process.pid, min(mine + BACKGROUND_NICENESS, 19))
+        except (AttributeError, OSError):  # no setpriority here, or the command already exited
+            pass
+    return process
 
 
 def _text(stderr: bytes | None) -> str:

@@ -235,7 +235,7 @@ class LocalMusic(MusicGenerator):
     """A generated music bed (FLAC in an .m4a): chords, bass and a melody chosen from the prompt."""
 
     name = NAME
-    model = "synth-v2"
+    model = "synth-v3"
 
     def __init__(self, settings: LocalSettings = LocalSettings()) -> None:
         self.settings = settings

@@ -119,32 +119,46 @@ def _frequency(note: int) -> float:
 
 def _pad(note: int, length: float) -> np.ndarray:
     """A warm sustained tone: slightly detuned left/right, slow attack and release."""
-    t = np.arange(round(length * SAMPLE_RATE)) / SAMPLE_RATE
+    n = round(length * SAMPLE_RATE)
+    t = np.arange(n, dtype=np.float32) / np.float32(SAMPLE_RATE)
     f = _frequency(note)
-    left = _harmonics(f * 0.999, t)
-    right = _harmonics(f * 1.001, t)
     envelope = np.minimum(1.0, np.minimum(t / 0.4, (length - t) / 0.8).clip(0, None))
-    envelope = 0.5 - 0.5 * np.cos(np.pi * envelope)
-    return (0.07 * np.stack([left, right], axis=1) * envelope[:, None]).astype(np.float32)
+    envelope = 0.07 * (0.5 - 0.5 * np.cos(np.float32(np.pi) * envelope))
+    pad = np.empty((n, 2), dtype=np.float32)
+    pad[:, 0] = _harmonics(_phase(f * 0.999, n)) * envelope
+    pad[:, 1] = _harmonics(_phase(f * 1.001, n)) * envelope
+    return pad
 
 
 def _pluck(note: int, length: float, *, decay: float, level: float, pan: float) -> np.ndarray:
     """A soft plucked note: quick attack, exponential decay, placed by ``pan`` in [-1, 1]."""
-    t = np.arange(round(length * SAMPLE_RATE)) / SAMPLE_RATE
-    tone = np.sin(2 * np.pi * _frequency(note) * t) + np.sin(6 * np.pi * _frequency(note) * t) / 9
-    envelope = np.minimum(t / 0.006, 1.0) * np.exp(-t / decay)
+    n = round(length * SAMPLE_RATE)
+    t = np.arange(n, dtype=np.float32) / np.float32(SAMPLE_RATE)
+    s = np.sin(_phase(_frequency(note), n))
+    tone = s * (1 + (3 - 4 * s * s) / 9)  # sin x + sin 3x / 9
+    envelope = np.minimum(t / 0.006, 1.0) * np.exp(-t / np.float32(decay))
     envelope *= np.clip((length - t) / 0.05, 0, 1)  # no click at the cut
-    mono = level * tone * envelope
+    mono = (level * tone * envelope).astype(np.float32)
     gains = np.array([(1 - pan) / 2 * 2**0.5, (1 + pan) / 2 * 2**0.5], dtype=np.float32)
-    return mono.astype(np.float32)[:, None] * gains
+    return mono[:, None] * gains
 
 
-def _harmonics(f: float, t: np.ndarray) -> np.ndarray:
-    return (
-        np.sin(2 * np.pi * f * t)
-        + 0.3 * np.sin(4 * np.pi * f * t)
-        + 0.1 * np.sin(6 * np.pi * f * t)
-    )
+def _phase(f: float, n: int) -> np.ndarray:
+    """``2π f t`` for ``n`` samples as float32 angles in [0, 2π).
+
+    The sines are taken in float32, which made a 45 s bed 3.3 times cheaper (0.37 CPU-s to
+    0.11 on a 2-core EPYC; eight videos rendered at once are CPU-bound, issue 7). So the angle
+    is wrapped to one cycle in float64 first: a float32 angle of thousands of radians would
+    add phase noise at about -60 dB to every held note.
+    """
+    cycles = np.arange(n, dtype=np.float64) * (f / SAMPLE_RATE)
+    return (2 * np.pi * (cycles - np.floor(cycles))).astype(np.float32)
+
+
+def _harmonics(x: np.ndarray) -> np.ndarray:
+    """``sin x + 0.3 sin 2x + 0.1 sin 3x`` from one sine and one cosine."""
+    s, c = np.sin(x), np.cos(x)
+    return s * (1 + 0.6 * c + 0.1 * (3 - 4 * s * s))
 
 
 def _add(mix: np.ndarray, sound: np.ndarray, at: float) -> None:

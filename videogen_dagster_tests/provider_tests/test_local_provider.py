@@ -36,6 +36,7 @@ from videogen_dagster.providers.local import (
     LocalSettings,
     local_provider,
 )
+from videogen_dagster.providers.local_music import SAMPLE_RATE, _pad, _pluck
 from videogen_dagster_tests.media_tests.support import SMALL, SMALL_SIZE, audio_samples, storyboard
 
 
@@ -262,6 +263,37 @@ def test_music_is_music_not_a_tone(tmp_path: Path):
     assert 20 * math.log10(np.sqrt(np.mean(samples**2))) > -30  # audible
     other = music.generate_music(MusicRequest(prompt="a lullaby", duration=8.0, seed=1))
     assert other.data != track.read_bytes()
+
+
+def test_notes_are_pure_tones_in_float32():
+    """The notes are synthesised in float32 for speed: the angle must be wrapped in float64
+    first, or a high note held for seconds gains phase noise (about -60 dB) on top of its
+    harmonics, which must stand at 1, 0.3 and 0.1 for a pad and 1 and 1/9 for a pluck."""
+    note, frequency = 96, 440.0 * 2 ** (27 / 12)  # a high C, 2093 Hz
+    pad = _pad(note, 4.0)
+    pluck = _pluck(note, 1.2, decay=0.35, level=0.13, pan=0.0)
+    assert pad.dtype == pluck.dtype == np.float32
+
+    def levels(signal: np.ndarray, tone: float) -> tuple[list[float], float]:
+        """Each harmonic's level against the first, and everything else's (dB)."""
+        window = np.blackman(len(signal)) ** 2  # sidelobes far below the floor we test
+        power = np.abs(np.fft.rfft(signal * window)) ** 2
+        bins = np.fft.rfftfreq(len(signal), 1 / SAMPLE_RATE)
+        near = [np.abs(bins - k * tone) < 15 for k in (1, 2, 3)]
+        harmonics = [power[mask].sum() for mask in near]
+        rest = power[~np.logical_or.reduce(near)].sum()
+        return [math.sqrt(h / harmonics[0]) for h in harmonics], 10 * math.log10(
+            rest / sum(harmonics)
+        )
+
+    # The steady middle of the pad's right channel (detuned up by 0.1 %): envelope at 1.
+    steady = pad[round(0.5 * SAMPLE_RATE) : round(3.1 * SAMPLE_RATE), 1]
+    amplitudes, floor = levels(steady.astype(np.float64), frequency * 1.001)
+    assert amplitudes == pytest.approx([1.0, 0.3, 0.1], abs=0.005)
+    assert floor < -90
+    ring = pluck[round(0.02 * SAMPLE_RATE) : round(1.1 * SAMPLE_RATE), 0]
+    amplitudes, _ = levels(ring.astype(np.float64), frequency)
+    assert amplitudes == pytest.approx([1.0, 0.0, 1 / 9], abs=0.005)
 
 
 # --- cost and latency --------------------------------------------------------------------

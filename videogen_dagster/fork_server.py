@@ -1,4 +1,4 @@
-"""The fork server that ``videogen render`` forks its render processes from.
+"""The fork server that ``videogen render`` forks its run processes from (``run_launcher``).
 
 It lives apart from ``render``, and imports nothing of Dagster, so that the command can start
 it first: the server's imports (about 2 s of CPU on a slow core) then run on another core while
@@ -18,6 +18,7 @@ from multiprocessing import forkserver
 #: 13.4); the last three are what ``DagsterInstance.from_ref`` imports in every child (70 ms of
 #: a slow core, most of it ``upath``). The fork server skips a name that no longer imports.
 PRELOAD = (
+    "videogen_dagster.run_launcher",
     "videogen_dagster.render",
     "videogen_dagster.defs.assets",
     "videogen_dagster.defs.checks",

@@ -8,6 +8,7 @@ or edited video cheap. Nothing here knows about Dagster: the assets call ``Gener
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -29,18 +30,27 @@ from videogen_dagster.providers.base import (
     MusicGenerator,
     MusicRequest,
     Provider,
+    SpeechGenerator,
+    SpeechRequest,
     request_fingerprint,
 )
 from videogen_dagster.providers.errors import PermanentProviderError
+from videogen_dagster.providers.notices import notice
 from videogen_dagster.providers.retry import call_with_retries
-from videogen_dagster.providers.verify import verify_clip, verify_image, verify_music
+from videogen_dagster.providers.verify import (
+    verify_clip,
+    verify_image,
+    verify_music,
+    verify_speech,
+)
 from videogen_dagster.store import layout
 from videogen_dagster.store.base import Store
+from videogen_dagster.store.claims import generation_claimed
 from videogen_dagster.turns import waiting
 
 log = logging.getLogger(__name__)
 
-_SUFFIX = {"image/png": ".png", "video/mp4": ".mp4", "audio/mp4": ".m4a"}
+_SUFFIX = {"image/png": ".png", "video/mp4": ".mp4", "audio/mp4": ".m4a", "audio/wav": ".wav"}
 
 
 class BudgetExceededError(Exception):
@@ -140,7 +150,14 @@ class _Ledger:
         if lines[-1]:
             # A process killed mid-append can leave a torn last line; its call never settled.
             log.warning("%s: ignoring an unfinished last line %r", key, lines[-1][:80])
-        return sum(json.loads(line)["cost"] for line in lines[:-1] if line)
+        spent = 0.0
+        for line in lines[:-1]:
+            try:
+                spent += json.loads(line)["cost"] if line else 0.0
+            except json.JSONDecodeError:
+                # A torn line that a later append ended (see ``LocalStore.append_line``).
+                log.warning("%s: ignoring an unfinished line %r", key, line[:80])
+        return spent
 
     def reserve(
         self, store: Store, video_id: str, estimate: float, budget: Budget, what: str
@@ -177,6 +194,11 @@ class _Ledger:
 _LEDGER = _Ledger()
 
 
+def video_spend(store: Store, video_id: str) -> float:
+    """USD charged to ``video_id`` over its life (every run, failed ones too): its ledger."""
+    return _LEDGER._spent(store, layout.cost_ledger(video_id))
+
+
 @dataclass(frozen=True)
 class _Call:
     """Which generation this is, in words a user acts on: its label, beat and inputs."""
@@ -201,6 +223,18 @@ class _Call:
         elif input_kind == "image":
             entry["image"] = refused_input
         return entry
+
+
+@dataclass(frozen=True)
+class _Paid:
+    """One paid generation: the backend and its request, the call that pays for it, the check
+    its answer must pass (corrupt media is a failed attempt), and what a failure names."""
+
+    generator: ImageGenerator | ClipGenerator | MusicGenerator | SpeechGenerator
+    request: Any
+    call: Callable[[], Generated]
+    verify: Callable[[Generated], None]
+    what: _Call
 
 
 class Generator:
@@ -236,7 +270,25 @@ class Generator:
         fields |= {"prompt": prompt, "duration": duration, "style": style}
         fingerprint = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()
         key = layout.cached_plan(fingerprint)
-        result = GenerationResult(
+        cached = self._cached_plan(key)
+        if cached is None:
+            claim = layout.generation_claim(fingerprint)
+            with generation_claimed(
+                self.store, claim, "beat planning", lambda: self._cached_plan(key), on_wait=notice
+            ) as cached:
+                if cached is None:
+                    return self._plan_now(prompt, duration, style, key, fingerprint)
+        self.planning = replace(self._plan_result(key, fingerprint), original_cost=cached["cost"])
+        return [BeatSpec.model_validate(b) for b in cached["beats"]]
+
+    def _cached_plan(self, key: str) -> dict[str, Any] | None:
+        if not self.store.exists(key):
+            return None
+        return json.loads(self.store.read_text(key))
+
+    def _plan_result(self, key: str, fingerprint: str) -> GenerationResult:
+        planner = self.provider.planner
+        return GenerationResult(
             key=key,
             uri=self.store.uri(key),
             fingerprint=fingerprint,
@@ -246,10 +298,12 @@ class Generator:
             provider=planner.name,
             model=planner.model,
         )
-        if self.store.exists(key):
-            cached = json.loads(self.store.read_text(key))
-            self.planning = replace(result, original_cost=cached["cost"])
-            return [BeatSpec.model_validate(b) for b in cached["beats"]]
+
+    def _plan_now(
+        self, prompt: str, duration: float, style: str | None, key: str, fingerprint: str
+    ) -> list[BeatSpec]:
+        planner = self.provider.planner
+        result = self._plan_result(key, fingerprint)
         with waiting():
             beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
         cost = planner.last_cost
@@ -273,13 +327,15 @@ class Generator:
         """``image_inputs`` names the reference images sent along, for a refusal's message."""
         images = self.provider.images
         return self._generate(
-            images,
-            request,
-            _Call(label, beat_index, {"prompt": request.prompt, "image": image_inputs}),
-            lambda: images.generate_image(request),
-            lambda request, generated: verify_image(
-                generated.data, request.size, source=generated.provider
-            ),
+            _Paid(
+                images,
+                request,
+                lambda: images.generate_image(request),
+                lambda generated: verify_image(
+                    generated.data, request.size, source=generated.provider
+                ),
+                _Call(label, beat_index, {"prompt": request.prompt, "image": image_inputs}),
+            )
         )
 
     def clip(
@@ -295,12 +351,14 @@ class Generator:
         fingerprint = request_fingerprint(clips, request)
         journal = StoreJobJournal(self.store, fingerprint)
         return self._generate(
-            clips,
-            request,
-            _Call(label, beat_index, {"prompt": request.prompt, "image": start_image_uri}),
-            lambda: clips.generate_clip(request, journal),
-            lambda request, generated: verify_clip(
-                generated.data, request.size, request.duration, source=generated.provider
+            _Paid(
+                clips,
+                request,
+                lambda: clips.generate_clip(request, journal),
+                lambda generated: verify_clip(
+                    generated.data, request.size, request.duration, source=generated.provider
+                ),
+                _Call(label, beat_index, {"prompt": request.prompt, "image": start_image_uri}),
             ),
             fingerprint=fingerprint,
         )
@@ -308,36 +366,52 @@ class Generator:
     def music(self, request: MusicRequest, *, label: str) -> GenerationResult:
         music = self.provider.music
         return self._generate(
-            music,
-            request,
-            _Call(label, None, {"prompt": request.prompt}),
-            lambda: music.generate_music(request),
-            lambda request, generated: verify_music(
-                generated.data, request.duration, source=generated.provider
-            ),
+            _Paid(
+                music,
+                request,
+                lambda: music.generate_music(request),
+                lambda generated: verify_music(
+                    generated.data, request.duration, source=generated.provider
+                ),
+                _Call(label, None, {"prompt": request.prompt}),
+            )
         )
 
-    def _generate(
-        self,
-        generator: ImageGenerator | ClipGenerator | MusicGenerator,
-        request: Any,
-        what: _Call,
-        call: Callable[[], Generated],
-        verify: Callable[[Any, Generated], None],
-        *,
-        fingerprint: str | None = None,
+    def speech(
+        self, request: SpeechRequest, *, label: str, beat_index: int | None = None
     ) -> GenerationResult:
-        fingerprint = fingerprint or request_fingerprint(generator, request)
-        label = what.label
-        cached = self._cached(fingerprint)
-        if cached is not None:
-            log.info(
-                "%s: cache hit %s (saved $%.4f)", label, fingerprint[:12], cached.original_cost
+        """A beat's narration spoken; the refused input, if any, is its text."""
+        speech = self.provider.speech
+        return self._generate(
+            _Paid(
+                speech,
+                request,
+                lambda: speech.generate_speech(request),
+                lambda generated: verify_speech(generated.data, source=generated.provider),
+                _Call(label, beat_index, {"prompt": request.text}),
             )
-            failed_manifest.resolve_failure(self.store, self.video_id, label)
-            return cached
+        )
 
-        estimate = generator.estimate_cost(request)
+    def _generate(self, paid: _Paid, *, fingerprint: str | None = None) -> GenerationResult:
+        fingerprint = fingerprint or request_fingerprint(paid.generator, paid.request)
+        label = paid.what.label
+        cached = self._cached(fingerprint)
+        if cached is None:
+            # Another render of the same request pays for it once; this one waits for the result.
+            claim = layout.generation_claim(fingerprint)
+            finished = functools.partial(self._cached, fingerprint)
+            with generation_claimed(self.store, claim, label, finished, on_wait=notice) as cached:
+                if cached is None:
+                    return self._pay_for(paid, fingerprint)
+        log.info("%s: cache hit %s (saved $%.4f)", label, fingerprint[:12], cached.original_cost)
+        failed_manifest.resolve_failure(self.store, self.video_id, label)
+        return cached
+
+    def _pay_for(self, paid: _Paid, fingerprint: str) -> GenerationResult:
+        """The paid call, once this process holds the generation's claim."""
+        what = paid.what
+        label = what.label
+        estimate = paid.generator.estimate_cost(paid.request)
         try:
             _LEDGER.reserve(self.store, self.video_id, estimate, self.budget, label)
         except BudgetExceededError as stop:
@@ -348,8 +422,8 @@ class Generator:
 
         def attempt() -> Generated:
             with waiting():
-                result = call()
-            verify(request, result)  # corrupt media is a failed attempt, retried like a 5xx
+                result = paid.call()
+            paid.verify(result)  # corrupt media is a failed attempt, retried like a 5xx
             return result
 
         record = None
@@ -387,6 +461,9 @@ class Generator:
         """The refusal, naming the beat and the refused input, recorded in the manifest."""
         kind = refusal.input_kind
         refused = what.inputs.get(kind, "")
+        if kind not in what.inputs:  # the vendor did not say which ("prompt or image"): both
+            prompt = failed_manifest.prompt_excerpt(what.inputs.get("prompt", ""))
+            refused = f"{prompt!r} / {what.inputs.get('image') or '(no image)'}"
         shown = (
             repr(failed_manifest.prompt_excerpt(refused)) if kind == "prompt" else refused
         ) or "(not recorded)"

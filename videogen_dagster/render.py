@@ -1,58 +1,75 @@
 """What ``videogen register`` and ``videogen render`` do, as functions the CLI and tests call.
 
-``render`` registers each spec (copies it into the store, adds its partition) and runs the
-``render_video`` job for every video at once, a process per video, on the instance in
-``$DAGSTER_HOME`` (``./dagster_home`` when unset), so the runs show up in ``dagster dev``.
+``render`` registers each spec (copies it into the store, adds its partition) and submits a
+``render_video`` run per video to the run queue of the instance in ``$DAGSTER_HOME``
+(``./dagster_home`` when unset), so the runs show up in ``dagster dev`` and obey its run and
+pool limits; with no daemon running, the command starts its queued runs itself (``run_queue``).
 """
 
 from __future__ import annotations
 
 import json
-import multiprocessing
-import multiprocessing.connection
 import os
 import sys
-import tempfile
-import traceback
-from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 import dagster as dg
-from dagster._core.instance.ref import InstanceRef
-from dagster_shared.serdes import deserialize_value, serialize_value
 
 from videogen_dagster import fork_server
-from videogen_dagster.domain.errors import SpecError
+from videogen_dagster.defs.jobs import STORYBOARD_ONLY
+from videogen_dagster.defs.storyboard_chunks import VIDEO_POOL
+from videogen_dagster.domain.errors import SpecError, SpecProblem
 from videogen_dagster.instance import prepare_instance
 from videogen_dagster.pipeline.specs import register_spec_file
-from videogen_dagster.settings import s3_settings_from_env
+from videogen_dagster.progress import RenderProgress, spec_notes
+from videogen_dagster.providers.registry import DEFAULT_POOL_LIMITS
+from videogen_dagster.run_queue import RunQueue
+from videogen_dagster.settings import STORE_TAG, s3_settings_from_env
 from videogen_dagster.store import layout
 from videogen_dagster.store.factory import open_store
-
-_PROGRESS_EVENTS = {
-    dg.DagsterEventType.STEP_SUCCESS,
-    dg.DagsterEventType.STEP_FAILURE,
-    dg.DagsterEventType.ASSET_MATERIALIZATION,
-}
 
 
 def register(
     paths: Sequence[Path], store_uri: str, instance: dg.DagsterInstance
 ) -> tuple[list[str], list[SpecError]]:
-    """Register every valid spec and add its partition; a bad file does not stop the others."""
+    """Register every valid spec and add its partition; a bad file does not stop the others.
+
+    Each file succeeds or fails on its own, whatever it raises; a failed registration leaves
+    the video's previous one as it was. Two files of one video id (``a/x.yaml b/x.yaml``,
+    ``y.yaml y.json``) are both refused, each error naming the other file.
+    """
     from videogen_dagster.defs.partitions import videos
 
     store = open_store(store_uri, **s3_settings_from_env())
-    video_ids, errors = [], []
-    for path in paths:
+    video_ids: list[str] = []
+    errors: list[SpecError] = []
+    # One file named twice (``a.yaml ./a.yaml``) is registered once, under its first spelling.
+    files: dict[Path, Path] = {}
+    for path in map(Path, paths):
+        files.setdefault(Path(os.path.realpath(path)), path)  # realpath never raises
+    by_stem: dict[str, list[Path]] = {}
+    for path in files.values():
+        by_stem.setdefault(path.stem, []).append(path)
+    for path in files.values():
+        twins = [str(other) for other in by_stem[path.stem] if other != path]
+        if twins:
+            message = (
+                f"has the same video id {path.stem!r} as {', '.join(twins)}; one command "
+                "registers a video once: rename one of them"
+            )
+            errors.append(SpecError(path, [SpecProblem("", message)]))
+            continue
         try:
-            video_id, _ = register_spec_file(Path(path), store)
+            video_id, _ = register_spec_file(path, store)
         except SpecError as exc:
             errors.append(exc)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one file's failure is reported as its own
+            reason = " ".join(str(exc).split()) or type(exc).__name__
+            errors.append(SpecError(path, [SpecProblem("", f"cannot be registered: {reason}")]))
             continue
         video_ids.append(video_id)
     known = set(instance.get_dynamic_partitions(videos.name))
@@ -60,6 +77,15 @@ def register(
     if new:
         instance.add_dynamic_partitions(videos.name, new)
     return video_ids, errors
+
+
+def _paid_pool_limits(run_config: Mapping[str, Any] | None) -> dict[str, int]:
+    """The clip pool's first limit: the clips backend's tier (Runway 2), not the default 64."""
+    resources = (run_config or {}).get("resources", {})
+    generation = resources.get("generation", {}).get("config", {})
+    clips = generation.get("clips") or os.environ.get("VIDEOGEN_CLIPS", "local")
+    limit = DEFAULT_POOL_LIMITS.get(clips)
+    return {VIDEO_POOL: limit} if limit else {}
 
 
 def render_job() -> dg.JobDefinition:
@@ -76,6 +102,8 @@ class RenderOutcome:
     success: bool = False
     final_uri: str = ""
     errors: list[str] = field(default_factory=list)
+    #: Why its run is not running yet (queued, waiting for a pool's slot); '' when it is.
+    waiting: str = ""
 
 
 def render(
@@ -86,119 +114,65 @@ def render(
     run_config: Mapping[str, Any] | None = None,
     out: TextIO = sys.stderr,
     poll_seconds: float = 0.5,
+    storyboard_only: bool = False,
 ) -> tuple[list[RenderOutcome], list[SpecError]]:
     """Register and render every spec concurrently, printing progress per video to ``out``.
 
-    Each video's run executes in a process of its own, so a crash or Ctrl-C ends every run
-    the way Dagster handles it in a run process (Dagster's interrupt handling works in a
-    process's main thread only). The processes are forked from a server that has imported
-    the project once, so a video costs no imports (about 2 s of CPU each otherwise). As with
-    any ``multiprocessing`` code, a script that calls this must do so under
-    ``if __name__ == "__main__":`` (the ``videogen`` command does).
+    ``storyboard_only`` materializes only ``STORYBOARD_ONLY`` (images and contact sheet, no
+    clip is paid for); each outcome's ``final_uri`` is then the contact sheet.
+
+    A bad spec is printed to ``out`` as soon as registration is done, before any run starts.
+    Each video's run executes in a process of its own (``run_launcher``), so a crash or Ctrl-C
+    ends every run the way Dagster handles it in a run process (Dagster's interrupt handling
+    works in a process's main thread only), and a run ends when this process does. The
+    processes are forked from a server that has imported the project once, so a video costs
+    no imports (about 2 s of CPU each otherwise). As with any ``multiprocessing`` code, a
+    script that calls this must do so under ``if __name__ == "__main__":`` (the ``videogen``
+    command does).
     """
     fork_server.start()  # its imports overlap the registration and the instance's preparation
+    s3 = s3_settings_from_env()  # registration reads the same; the runs get it in full below
     video_ids, spec_errors = register(paths, store_uri, instance)
-    prepare_instance(instance, render_job())
+    for error in spec_errors:  # now, not after the good specs have rendered
+        print(error, file=out, flush=True)
+    for note in spec_notes(paths):  # truncated beats, fitted durations: as `videogen validate`
+        print(note, file=out, flush=True)
+    prepare_instance(instance, render_job(), _paid_pool_limits(run_config))
     outcomes = [RenderOutcome(video_id) for video_id in dict.fromkeys(video_ids)]
-    config = _merge(
-        dict(run_config or {}), {"resources": {"store": {"config": {"uri": store_uri}}}}
-    )
-    store = open_store(store_uri, **s3_settings_from_env())
-    with tempfile.TemporaryDirectory(prefix="videogen-render-") as tmp:
-        children = {
-            outcome.video_id: _start_child(Path(tmp), outcome.video_id, config, instance)
-            for outcome in outcomes
-        }
-        progress = _Progress(instance, outcomes, out)
-        running = [child.sentinel for child in children.values()]
-        while running:
-            progress.show()
-            ended = multiprocessing.connection.wait(running, timeout=poll_seconds)
-            running = [sentinel for sentinel in running if sentinel not in ended]
+    # Run config replaces a resource's whole config: give every field of the store's, or the
+    # runs would fall back to defaults (AWS's public endpoint) for the ones left out. A folder
+    # as an absolute path: a daemon may start the run in another working folder.
+    uri = store_uri if "://" in store_uri else os.path.abspath(store_uri)
+    store_config = {"uri": uri, **s3}
+    config = _merge(dict(run_config or {}), {"resources": {"store": {"config": store_config}}})
+    tags = {STORE_TAG: json.dumps(store_config, sort_keys=True)}  # as the job's own runs say
+    store = open_store(store_uri, **s3)
+    with RunQueue(instance, render_job) as queue:
         for outcome in outcomes:
-            outcome.run_id = (Path(tmp) / f"{outcome.video_id}.run").read_text().strip()
-            outcome.success = children[outcome.video_id].exitcode == 0
+            outcome.run_id = queue.submit(
+                outcome.video_id, config, STORYBOARD_ONLY if storyboard_only else None, tags
+            )
+        progress = RenderProgress(instance, outcomes, out)
+        while True:
+            queue.advance()
+            for outcome in outcomes:
+                outcome.waiting = queue.waiting(outcome.run_id)
+            progress.show()
+            if queue.finished():
+                break
+            queue.wait(poll_seconds)
+        progress.finish()
+        for outcome in outcomes:
+            run = instance.get_run_by_id(outcome.run_id)
+            outcome.success = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
             if outcome.success:
-                outcome.final_uri = store.uri(layout.final_video(outcome.video_id))
-            elif outcome.run_id:
-                outcome.errors = _failure_messages(instance, outcome.run_id)
-            if not outcome.success and not outcome.errors:
-                outcome.errors = [_death_note(Path(tmp), outcome.video_id)]
-        progress.show()
+                made = layout.contact_sheet if storyboard_only else layout.final_video
+                outcome.final_uri = store.uri(made(outcome.video_id))
+            else:
+                outcome.errors = _failure_messages(instance, outcome.run_id) or [
+                    queue.death_note(outcome.run_id)
+                ]
     return outcomes, spec_errors
-
-
-def _start_child(
-    folder: Path, video_id: str, run_config: Mapping[str, Any], instance: dg.DagsterInstance
-) -> multiprocessing.process.BaseProcess:
-    request = folder / f"{video_id}.json"
-    request.write_text(
-        json.dumps(
-            {
-                "video_id": video_id,
-                "run_config": run_config,
-                "instance_ref": serialize_value(instance.get_ref()),
-                "run_id_file": str(folder / f"{video_id}.run"),
-            }
-        )
-    )
-    (folder / f"{video_id}.run").touch()
-    child = fork_server.processes().Process(
-        target=_child_main,
-        args=(str(request), str(folder / f"{video_id}.log"), os.getcwd(), dict(os.environ)),
-        name=f"videogen-render:{video_id}",
-    )
-    child.start()
-    return child
-
-
-def _child_main(request_path: str, log_path: str, cwd: str, environ: dict[str, str]) -> None:
-    """A render process: it runs where ``render`` was called, with its environment (the fork
-    server has the one it started with), its output goes to its log, and its exit code says
-    how the run went."""
-    os.chdir(cwd)
-    os.environ.clear()
-    os.environ.update(environ)
-    log = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    os.close(log)
-    try:
-        code = run_child(request_path)
-    except Exception as exc:  # before or around the run: Dagster has no record to show
-        traceback.print_exc()
-        Path(request_path).with_suffix(".error").write_text(f"{type(exc).__name__}: {exc}")
-        code = 1
-    sys.exit(code)
-
-
-def _death_note(folder: Path, video_id: str) -> str:
-    """Why a render process ended without a run to ask: its error, else its log's last line."""
-    error, log = folder / f"{video_id}.error", folder / f"{video_id}.log"
-    if error.exists():
-        # Dagster's config errors append the stack trace of their cause: the words come first.
-        return " ".join(error.read_text().split("Stack Trace:")[0].split())
-    text = log.read_text().strip() if log.exists() else ""
-    return text.splitlines()[-1] if text else "the render process died before it said why"
-
-
-def run_child(request_path: str) -> int:
-    """A child process's side of ``render``: run one video on the parent's instance."""
-    request = json.loads(Path(request_path).read_text())
-    instance_ref = deserialize_value(request["instance_ref"], InstanceRef)
-    with dg.DagsterInstance.from_ref(instance_ref) as instance:
-        # Not entered as a context manager: that would build every resource again, to load
-        # outputs nobody reads here (the result's id and status need none).
-        result = dg.execute_job(
-            dg.reconstructable(render_job),
-            instance=instance,
-            run_config=request["run_config"],
-            tags={"dagster/partition": request["video_id"]},
-        )
-        Path(request["run_id_file"]).write_text(result.run_id)
-        return 0 if result.success else 1
 
 
 def _merge(base: dict[str, Any], extra: Mapping[str, Any]) -> dict[str, Any]:
@@ -215,83 +189,22 @@ def _failure_messages(instance: dg.DagsterInstance, run_id: str) -> list[str]:
     messages = []
     for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_FAILURE):
         event = record.dagster_event
-        error = event.step_failure_data.error if event and event.step_failure_data else None
+        data = event.step_failure_data if event else None
+        error = data.error if data else None
         user_error = error.cause if error and error.cause else error
-        text = user_error.message.strip() if user_error else record.message
+        # A user error (budget, refusal, store) is a Failure whose description is the message.
+        described = data.user_failure_data.description if data and data.user_failure_data else None
+        text = described or (user_error.message.strip() if user_error else record.message)
         messages.append(f"{event.step_key if event else '?'}: {text}")
+    if not messages:  # failed around the steps (the config, a resource, a dead process)
+        for record in instance.all_logs(
+            run_id, of_type={dg.DagsterEventType.ENGINE_EVENT, dg.DagsterEventType.RUN_FAILURE}
+        ):
+            event = record.dagster_event
+            error = getattr(event.event_specific_data if event else None, "error", None)
+            if error is not None:
+                # Dagster's config errors append their cause's stack: the words come first.
+                messages.append(" ".join(error.message.split("Stack Trace:")[0].split()))
+            elif event and event.event_type == dg.DagsterEventType.RUN_FAILURE and not messages:
+                messages.append(record.message)
     return messages
-
-
-class _Progress:
-    """One line per video whenever its progress changes: images and chains done, stages reached.
-
-    Each poll reads only the events it has not seen yet (a cursor per run): reading every run's
-    whole log at every poll costs the parent CPU that grows with the runs' length and number.
-    """
-
-    def __init__(self, instance: dg.DagsterInstance, outcomes: list[RenderOutcome], out: TextIO):
-        self._instance, self._outcomes, self._out = instance, outcomes, out
-        self._last: dict[str, str] = {}
-        self._tallies: dict[str, _Tally] = {}
-        self._started = datetime.now(UTC)
-
-    def _run_id(self, outcome: RenderOutcome) -> str | None:
-        if not outcome.run_id:
-            runs = self._instance.get_run_records(
-                dg.RunsFilter(
-                    tags={"dagster/partition": outcome.video_id}, created_after=self._started
-                ),
-                limit=1,
-            )
-            if runs:
-                outcome.run_id = runs[0].dagster_run.run_id
-        return outcome.run_id or None
-
-    def show(self) -> None:
-        for outcome in self._outcomes:
-            run_id = self._run_id(outcome)
-            if run_id:
-                tally = self._tallies.setdefault(run_id, _Tally())
-                tally.read(self._instance, run_id)
-                self._print_if_changed(outcome.video_id, f"[{outcome.video_id}] {tally}")
-
-    def _print_if_changed(self, video_id: str, line: str) -> None:
-        if self._last.get(video_id) != line:
-            self._last[video_id] = line
-            print(line, file=self._out, flush=True)
-
-
-@dataclass
-class _Tally:
-    """What a run has done so far, from the events read up to ``cursor``."""
-
-    cursor: str | None = None
-    done: Counter[str] = field(default_factory=Counter)
-    failed: int = 0
-    beats: int | None = None
-
-    def read(self, instance: dg.DagsterInstance, run_id: str) -> None:
-        new = instance.get_records_for_run(run_id, cursor=self.cursor, of_type=_PROGRESS_EVENTS)
-        self.cursor = new.cursor
-        for record in new.records:
-            event = record.event_log_entry.dagster_event
-            if event is None or event.step_key is None:
-                continue
-            if event.event_type == dg.DagsterEventType.STEP_FAILURE:
-                self.failed += 1
-            elif event.event_type == dg.DagsterEventType.STEP_SUCCESS:
-                self.done[event.step_key.split("[")[0].split(".")[-1]] += 1
-            elif event.asset_key == dg.AssetKey("spec"):
-                metadata = event.step_materialization_data.materialization.metadata
-                self.beats = int(metadata["beat_count"].value)
-
-    def __str__(self) -> str:
-        beats = "?" if self.beats is None else str(self.beats)
-        parts = [
-            f"storyboard {self.done['storyboard_image']}/{beats}",
-            f"chains {self.done['continuous_chunks']}/{beats}",
-        ]
-        parts += [name for name in ("stitched_video", "music", "final_video") if self.done[name]]
-        if self.failed:
-            parts.append(f"{self.failed} step(s) failed")
-        return " · ".join(parts)

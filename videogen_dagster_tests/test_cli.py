@@ -112,7 +112,14 @@ def test_schema_documents_every_field(capsys):
     assert schema["additionalProperties"] is False
     assert schema["required"] == ["duration"]
     models = [schema, *schema["$defs"].values()]
-    assert {model["title"] for model in models} == {"VideoSpec", "BeatSpec", "MusicSpec"}
+    assert {model["title"] for model in models} == {
+        "VideoSpec",
+        "BeatSpec",
+        "MusicSpec",
+        "NarrationSpec",
+        "CaptionsSpec",
+        "CaptionStyle",
+    }
     for model in models:
         assert model["description"]
         for name, field in model["properties"].items():
@@ -126,6 +133,8 @@ def test_schema_documents_every_field(capsys):
             "aspect_ratio",
             "fps",
             "music",
+            "narration",
+            "captions",
             "references",
             "seed",
         ]

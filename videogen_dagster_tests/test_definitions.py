@@ -35,6 +35,8 @@ def test_definitions_load_with_every_asset_check_job_and_sensor():
         "chunks",
         "stitched_video",
         "music",
+        "narration",
+        "captions",
         "final_video",
     }
     assert {key.name for key in graph.asset_check_keys} == {
@@ -42,6 +44,11 @@ def test_definitions_load_with_every_asset_check_job_and_sensor():
         "chunk_numbers_contiguous",
         "duration_matches_spec",
         "has_audio_when_music_on",
+        "every_narrated_beat_has_speech_that_fits",
+        "cues_ordered_non_overlapping_inside_video",
+        "has_subtitle_track_when_captions_on",
+        "every_clip_plays",
+        "final_video_plays",
     }
     assert defs.resolve_job_def("render_video").executor_def.name == "threaded"
     assert defs.resolve_sensor_def("spec_inbox_sensor").job_name == "render_video"
@@ -58,10 +65,14 @@ def test_only_steps_with_slack_yield_to_the_chains():
         op.name for op in job.graph.iterate_op_defs() if op.tags.get("dagster/priority") is not None
     }
     assert low == {
-        "collect_storyboard",
+        "storyboard",
         "music",
         "storyboard_one_image_per_beat_in_order",
         "chunks_chunk_numbers_contiguous",
+        "captions",
+        "narration_every_narrated_beat_has_speech_that_fits",
+        "chunks_every_clip_plays",
+        "final_video_final_video_plays",
     }
     assert all(
         op.tags["dagster/priority"] == "-1" for op in job.graph.iterate_op_defs() if op.name in low
@@ -152,7 +163,7 @@ def test_videogen_render_renders_several_specs_at_once_and_reports_a_bad_one(cli
 
     assert result.returncode == 2
     assert "bad.yaml: fsp:" in result.stderr
-    assert "[snail] storyboard 1/1 · chains 1/1" in result.stderr
+    assert "[snail] images 1/1 · clips 1/1" in result.stderr
     finals = [Path(line) for line in result.stdout.split()]
     assert finals == [tmp_path / "out" / layout.final_video(name) for name in ("snail", "heron")]
     assert all(probe(path).duration == pytest.approx(5, abs=1 / 8) for path in finals)
@@ -176,7 +187,7 @@ def test_shipped_instance_config_queues_runs_and_limits_pools(tmp_path):
     overrides = yaml.safe_load(INSTANCE_CONFIG.read_text())
     with dg.instance_for_test(temp_dir=str(tmp_path), overrides=overrides) as instance:
         queue = instance.get_concurrency_config().run_queue_config
-        assert queue.max_concurrent_runs == 4
+        assert queue.max_concurrent_runs == 8
         assert instance.get_concurrency_config().pool_config.default_pool_limit == 64
         assert type(instance.event_log_storage).__name__ == "PooledSqliteEventLogStorage"
         assert type(instance.compute_log_manager).__name__ == "NoOpComputeLogManager"
@@ -207,6 +218,7 @@ def test_resources_follow_the_environment(monkeypatch):
 
     monkeypatch.setenv("VIDEOGEN_STORE", "s3://bucket/videos")
     monkeypatch.setenv("VIDEOGEN_S3_ENDPOINT_URL", "http://127.0.0.1:9000")
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("VIDEOGEN_IMAGES", "openai")
     monkeypatch.setenv("VIDEOGEN_CLIPS", "runway")
     monkeypatch.setenv("VIDEOGEN_BUDGET_PER_VIDEO", "2.5")
@@ -214,7 +226,14 @@ def test_resources_follow_the_environment(monkeypatch):
     resources = resources_from_env()
 
     store, generation = resources["store"], resources["generation"]
-    assert (store.uri, store.s3_endpoint_url) == ("s3://bucket/videos", "http://127.0.0.1:9000")
+    # Outside a run the store is what the environment names; in a run, the run's tag says.
+    assert store.uri is None
+    assert store.settings() == {
+        "uri": "s3://bucket/videos",
+        "s3_endpoint_url": "http://127.0.0.1:9000",
+        "s3_region": "eu-west-1",
+    }
+    assert store.is_shared()
     assert (generation.planner, generation.images, generation.clips) == (
         "local",
         "openai",

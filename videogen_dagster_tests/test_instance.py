@@ -269,6 +269,19 @@ def test_a_prepared_instance_has_its_pools_and_its_shard_template(instance: dg.D
     assert limits == {"api": 2, "disk": 64}
 
 
+def test_a_paid_providers_pool_starts_at_its_tier_limit(instance: dg.DagsterInstance):
+    """The pool of a paid API starts at the provider's limit (Runway: 2), not the default 64,
+    and a limit a user set by hand is never changed."""
+    prepare_instance(instance, pooled_job, {"api": 2})
+    limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
+    assert limits == {"api": 2, "disk": 64}
+
+    instance.event_log_storage.set_concurrency_slots("api", 5)
+    prepare_instance(instance, pooled_job, {"api": 2})
+    limits = {pool.name: pool.limit for pool in instance.event_log_storage.get_pool_limits()}
+    assert limits == {"api": 5, "disk": 64}
+
+
 def test_runs_stay_where_dagster_keeps_them(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A home made with Dagster's own settings keeps its runs under videogen's: the run and
     schedule storages open the same databases."""

@@ -1,13 +1,18 @@
 """Step outputs between steps (``defs/io_manager.py``): stored quietly, where Dagster's default
 manager stores them, and read back across runs."""
 
+import importlib
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pytest
 
-from videogen_dagster.defs.io_manager import OutputFilesIOManager
+from videogen_dagster.defs import jobs
+from videogen_dagster.defs.io_manager import OutputFilesIOManager, step_outputs_io_manager
+from videogen_dagster.defs.resources import StoreResource
+from videogen_dagster.settings import STORE_TAG
 
 videos = dg.DynamicPartitionsDefinition(name="videos")
 
@@ -91,3 +96,86 @@ def test_a_later_run_reads_an_asset_either_manager_wrote(instance, writer, reade
 
     assert result.success
     assert result.output_for_node("doubled_graph") == 12
+
+
+@dg.asset(partitions_def=videos)
+def where_the_store_is(store: StoreResource) -> str:
+    return store.settings()["uri"]
+
+
+def _materialize_with_store(instance, store: StoreResource, tags: dict[str, str]):
+    return dg.materialize(
+        [upstream, downstream],
+        resources={"io_manager": step_outputs_io_manager, "store": store},
+        instance=instance,
+        partition_key="fox",
+        tags=tags,
+    )
+
+
+def test_an_s3_store_keeps_the_step_outputs_so_no_local_folder_is_needed(
+    instance, s3_endpoint, s3_bucket, s3_admin_client
+):
+    store = StoreResource(uri=f"s3://{s3_bucket}/videos", s3_endpoint_url=s3_endpoint)
+
+    result = _materialize_with_store(instance, store, {})
+
+    assert result.success
+    assert result.output_for_node("doubled_graph") == 12
+    listed = s3_admin_client.list_objects_v2(Bucket=s3_bucket, Prefix="videos/.steps/")
+    keys = {item["Key"] for item in listed.get("Contents", [])}
+    assert {"videos/.steps/upstream/fox", "videos/.steps/downstream/fox"} <= keys
+    run = f"videos/.steps/{result.run_id}"
+    # The fan-out's mapped outputs too; a step key's brackets are escaped for a store key.
+    assert f"{run}/doubled_graph.fan_out/result/beat_2" in keys
+    assert f"{run}/doubled_graph.double@5bbeat_2@5d/result" in keys
+    assert not list(Path(instance.storage_directory()).rglob("fox"))
+
+
+def test_a_folder_store_keeps_step_outputs_in_the_instance_folder(instance, tmp_path):
+    result = _materialize_with_store(instance, StoreResource(uri=str(tmp_path / "store")), {})
+
+    assert result.success
+    assert (Path(instance.storage_directory()) / "downstream" / "fox").is_file()
+    assert not (tmp_path / "store" / ".steps").exists()
+
+
+def test_a_run_uses_the_store_its_launcher_named_in_the_run_tag(instance, tmp_path):
+    launcher_store = {"uri": str(tmp_path / "launcher"), "s3_endpoint_url": None, "s3_region": None}
+    tags = {STORE_TAG: json.dumps(launcher_store)}
+
+    unset = dg.materialize(
+        [where_the_store_is],
+        resources={"store": StoreResource()},
+        instance=instance,
+        partition_key="fox",
+        tags=tags,
+    )
+    explicit = dg.materialize(
+        [where_the_store_is],
+        resources={"store": StoreResource(uri=str(tmp_path / "given"))},
+        instance=instance,
+        partition_key="fox",
+        tags=tags,
+    )
+
+    assert unset.output_for_node("where_the_store_is") == str(tmp_path / "launcher")
+    assert explicit.output_for_node("where_the_store_is") == str(tmp_path / "given")
+
+
+def test_the_render_job_carries_the_store_of_the_environment_it_was_defined_in(
+    tmp_path, monkeypatch
+):
+    """The tag is made where the job is defined (the launcher): a relative folder made absolute
+    there, so a worker with another working folder writes to the same one."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("VIDEOGEN_STORE", "relative-store")
+    monkeypatch.setenv("VIDEOGEN_S3_ENDPOINT_URL", "http://127.0.0.1:9")
+    try:
+        tag = json.loads(importlib.reload(jobs).render_video.tags[STORE_TAG])
+    finally:
+        monkeypatch.undo()
+        importlib.reload(jobs)
+
+    assert tag["uri"] == str(tmp_path / "relative-store")
+    assert tag["s3_endpoint_url"] == "http://127.0.0.1:9"

@@ -67,9 +67,9 @@ def test_progress_follows_each_video_to_its_end(tmp_path: Path):
     lines = out.getvalue().splitlines()
     for name in ("fox", "owl"):
         shown = [line for line in lines if line.startswith(f"[{name}] ")]
-        assert shown[-1] == (
-            f"[{name}] storyboard 2/2 · chains 2/2 · stitched_video · music · final_video"
-        )
+        assert shown[-2].startswith(f"[{name}] images 2/2 · clips 2/2 · ")
+        assert shown[-2].endswith("final_video")
+        assert shown[-1].startswith(f"[{name}] done: ")
         assert len(shown) == len(set(shown)) > 1  # a line when something changed, not per poll
 
 

@@ -5,16 +5,26 @@ from typing import Any
 import dagster as dg
 
 from videogen_dagster.defs.failures import GENERATION_RETRY, fail_without_retry_on_user_errors
-from videogen_dagster.defs.metadata import cost_metadata, image_md, uri_value
+from videogen_dagster.defs.metadata import (
+    cost_metadata,
+    image_md,
+    spend_metadata,
+    uri_value,
+    video_metadata,
+)
+from videogen_dagster.defs.partitioned_checks import video_check_spec
 from videogen_dagster.defs.partitions import videos
 from videogen_dagster.defs.priorities import CAN_WAIT
 from videogen_dagster.defs.resources import GenerationResource, StoreResource
 from videogen_dagster.domain.chunk_plan import plan_chunks
 from videogen_dagster.domain.validation import ValidatedSpec
-from videogen_dagster.pipeline import assembly, specs, storyboard
+from videogen_dagster.media.captions import subtitle_tracks
+from videogen_dagster.pipeline import assembly, estimate, specs, storyboard
 from videogen_dagster.pipeline.records import (
+    Captions,
     ChunkSet,
     Music,
+    NarrationTrack,
     ReferenceImage,
     StitchedVideo,
     Storyboard,
@@ -23,6 +33,25 @@ from videogen_dagster.store import layout
 
 FINAL_DURATION_CHECK = "duration_matches_spec"
 FINAL_AUDIO_CHECK = "has_audio_when_music_on"
+FINAL_SUBTITLES_CHECK = "has_subtitle_track_when_captions_on"
+
+FINAL_CHECK_SPECS = [
+    video_check_spec(
+        FINAL_DURATION_CHECK,
+        "final_video",
+        "The final video lasts the spec's duration, to within one frame.",
+    ),
+    video_check_spec(
+        FINAL_AUDIO_CHECK,
+        "final_video",
+        "The final video has an audio track whenever the spec turns music on.",
+    ),
+    video_check_spec(
+        FINAL_SUBTITLES_CHECK,
+        "final_video",
+        "The final video has a subtitle track whenever captions are on.",
+    ),
+]
 
 
 @dg.asset(partitions_def=videos, group_name="video", kinds={"python"})
@@ -51,11 +80,28 @@ def spec(
     for note in validated.adjustments:
         context.log.warning(f"{video_id}: {note}")
     plan = plan_chunks(validated, generator.provider.clip_lengths)
+    with fail_without_retry_on_user_errors():  # a ratio the clip model cannot make stops here
+        cost = estimate.estimate_validated(
+            validated,
+            estimate.registered_references(generator.store, validated),
+            generator.provider,
+            generator.store,
+            planning=estimate.planning_call(generator.planning),
+            generate_reference=generation.generate_reference,
+        )
     return dg.Output(
         validated,
         metadata={
+            **video_metadata(video_id),
+            # What the whole render costs, priced before any image or clip is paid for.
+            "estimated_cost_usd": cost.total,
+            "estimate": dg.MetadataValue.md(estimate.metadata_markdown(cost)),
             "beat_count": len(validated.beats),
             "chunk_count": len(plan.chunks),
+            # Read by `videogen render`'s progress bar: how many clips each beat's steps make.
+            "chunks_per_beat": dg.MetadataValue.json(
+                {str(b.index): len(plan.chunks_of_beat(b.index)) for b in validated.beats}
+            ),
             "duration_s": validated.duration,
             "beats_source": validated.beats_source,
             "truncated": validated.truncation is not None,
@@ -87,8 +133,10 @@ def references(
             generator, spec, size, generate_when_missing=generation.generate_reference
         )
     metadata: dict[str, Any] = {
+        **video_metadata(spec.video_id),
         "reference_count": len(refs),
         **cost_metadata([ref.generation for ref in refs if ref.generation]),
+        **spend_metadata(generator.store, spec.video_id),
     }
     if refs:
         metadata["first_reference"] = image_md(generator.store.read_bytes(refs[0].key), "reference")
@@ -104,6 +152,7 @@ def stitched_video(
     return dg.Output(
         stitched,
         metadata={
+            **video_metadata(stitched.video_id),
             "duration_s": stitched.duration,
             "frame_count": stitched.frame_count,
             "reencoded": stitched.reencoded,
@@ -126,14 +175,16 @@ def music(
     with fail_without_retry_on_user_errors():
         track = assembly.make_music(generator, spec)
     if track is None:
-        return dg.Output(None, metadata={"music": "off"})
+        return dg.Output(None, metadata={**video_metadata(spec.video_id), "music": "off"})
     return dg.Output(
         track,
         metadata={
+            **video_metadata(spec.video_id),
             "prompt": track.prompt,
             "duration_s": spec.duration,
             "uri": uri_value(track.uri),
             **cost_metadata([track.generation]),
+            **spend_metadata(generator.store, spec.video_id),
         },
     )
 
@@ -141,10 +192,7 @@ def music(
 @dg.asset(
     partitions_def=videos,
     group_name="video",
-    check_specs=[
-        dg.AssetCheckSpec(FINAL_DURATION_CHECK, asset="final_video"),
-        dg.AssetCheckSpec(FINAL_AUDIO_CHECK, asset="final_video"),
-    ],
+    check_specs=FINAL_CHECK_SPECS,
 )
 def final_video(
     context: dg.AssetExecutionContext,
@@ -154,10 +202,13 @@ def final_video(
     chunks: ChunkSet,
     stitched_video: StitchedVideo,
     music: Music | None,
+    narration: NarrationTrack,
+    captions: Captions | None,
     store: StoreResource,
     generation: GenerationResource,
 ) -> dg.MaterializeResult:
-    """The finished video with its music, and the manifest of what it was made from."""
+    """The finished video with its music, narration and captions, and the manifest of what it
+    was made from."""
     the_store = store.open()
     final = assembly.assemble_final(
         the_store,
@@ -168,16 +219,23 @@ def final_video(
         stitched_video,
         music,
         providers=generation.describe(),
+        narration=narration,
+        captions=captions,
     )
+    with the_store.local_path(final.key) as final_file:
+        tracks = subtitle_tracks(final_file)
     frame = 1 / spec.fps
     duration_ok = abs(final.duration - spec.duration) <= frame + 1e-6
     audio_ok = final.has_audio or spec.music is None
     return dg.MaterializeResult(
         metadata={
+            **video_metadata(spec.video_id),
             "duration_s": final.duration,
             "frame_count": final.frame_count,
             "has_audio": final.has_audio,
+            "has_subtitles": final.has_subtitles,
             "total_cost_usd": final.total_cost,
+            **spend_metadata(the_store, spec.video_id),
             "poster": image_md(the_store.read_bytes(layout.poster(spec.video_id)), "final video"),
             "uri": uri_value(final.uri),
             "manifest": uri_value(final.manifest_uri),
@@ -186,12 +244,30 @@ def final_video(
             dg.AssetCheckResult(
                 check_name=FINAL_DURATION_CHECK,
                 passed=duration_ok,
-                metadata={"final_s": final.duration, "spec_s": spec.duration, "tolerance_s": frame},
+                metadata={
+                    **video_metadata(spec.video_id),
+                    "final_s": final.duration,
+                    "spec_s": spec.duration,
+                    "tolerance_s": frame,
+                },
+            ),
+            dg.AssetCheckResult(
+                check_name=FINAL_SUBTITLES_CHECK,
+                passed=(captions is None) or bool(tracks),
+                metadata={
+                    **video_metadata(spec.video_id),
+                    "captions": captions.mode if captions else "off",
+                    "subtitle_tracks": str(tracks),
+                },
             ),
             dg.AssetCheckResult(
                 check_name=FINAL_AUDIO_CHECK,
                 passed=audio_ok,
-                metadata={"music_on": spec.music is not None, "has_audio": final.has_audio},
+                metadata={
+                    **video_metadata(spec.video_id),
+                    "music_on": spec.music is not None,
+                    "has_audio": final.has_audio,
+                },
             ),
         ],
     )

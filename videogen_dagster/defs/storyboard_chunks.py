@@ -5,12 +5,24 @@ branch starts its clips as soon as its own image exists (no barrier across beats
 branch keeps every other branch's results. Dagster allows no nested fan-out, so a beat's
 continuous chunks are made in order inside one step; each is cached as soon as it is made, so a
 retried step pays only for what is missing.
+
+The two assets can be materialized apart (``can_subset=True``): Dagster keeps the ops whose
+outputs lead to a selected asset, so ``storyboard`` alone runs split → image → storyboard
+(review the images before paying for clips, ``videogen render --storyboard-only``), and
+``chunks`` alone runs the image steps too, which the cache answers for free.
 """
 
 import dagster as dg
 
 from videogen_dagster.defs.failures import GENERATION_RETRY, fail_without_retry_on_user_errors
-from videogen_dagster.defs.metadata import cost_metadata, image_md, uri_value
+from videogen_dagster.defs.metadata import (
+    chunk_table,
+    cost_metadata,
+    image_md,
+    spend_metadata,
+    uri_value,
+    video_metadata,
+)
 from videogen_dagster.defs.partitions import videos
 from videogen_dagster.defs.priorities import CAN_WAIT
 from videogen_dagster.defs.resources import GenerationResource, StoreResource
@@ -26,12 +38,20 @@ from videogen_dagster.pipeline.records import (
     Storyboard,
     StoryboardImage,
 )
+from videogen_dagster.providers.notices import notices_to
 
 IMAGE_POOL = "image_api"
 VIDEO_POOL = "video_api"
 
+# Step keys read `<graph>.<op>[<beat>]`, and the UI's run sidebar and timeline cut them off
+# after about 30 characters: short names keep the beat in sight (`beats.first_clip[beat_001]`).
+GRAPH_NAME = "beats"
+IMAGE_OP = "image"
+FIRST_CLIP_OP = "first_clip"
+NEXT_CLIPS_OP = "next_clips"
 
-@dg.op(out=dg.DynamicOut(BeatTask))
+
+@dg.op(name="split", out=dg.DynamicOut(BeatTask))
 def split_beats(
     context: dg.OpExecutionContext,
     spec: ValidatedSpec,
@@ -48,7 +68,7 @@ def split_beats(
         yield dg.DynamicOutput(task, mapping_key=f"beat_{task.beat.index:03d}")
 
 
-@dg.op(retry_policy=GENERATION_RETRY, pool=IMAGE_POOL)
+@dg.op(name=IMAGE_OP, retry_policy=GENERATION_RETRY, pool=IMAGE_POOL)
 def storyboard_image(
     context: dg.OpExecutionContext,
     task: BeatTask,
@@ -57,13 +77,13 @@ def storyboard_image(
 ) -> StoryboardImage:
     """The beat's storyboard image."""
     generator = generation.generator(store.open(), task.spec.video_id)
-    with fail_without_retry_on_user_errors():
+    with fail_without_retry_on_user_errors(), notices_to(context.log.info):
         image = storyboard_steps.make_storyboard_image(generator, task)
     context.log.info(f"beat {task.beat.index}: {image.uri} (${image.generation.cost:.4f})")
     return image
 
 
-@dg.op(retry_policy=GENERATION_RETRY, pool=VIDEO_POOL)
+@dg.op(name=FIRST_CLIP_OP, retry_policy=GENERATION_RETRY, pool=VIDEO_POOL)
 def reference_image_chunk(
     context: dg.OpExecutionContext,
     image: StoryboardImage,
@@ -72,11 +92,11 @@ def reference_image_chunk(
 ) -> BeatChain:
     """The beat's first clip, from its storyboard image."""
     generator = generation.generator(store.open(), image.task.spec.video_id)
-    with fail_without_retry_on_user_errors():
+    with fail_without_retry_on_user_errors(), notices_to(context.log.info):
         return chunk_steps.make_reference_image_chunk(generator, image)
 
 
-@dg.op(retry_policy=GENERATION_RETRY, pool=VIDEO_POOL)
+@dg.op(name=NEXT_CLIPS_OP, retry_policy=GENERATION_RETRY, pool=VIDEO_POOL)
 def continuous_chunks(
     context: dg.OpExecutionContext,
     chain: BeatChain,
@@ -85,11 +105,11 @@ def continuous_chunks(
 ) -> BeatChain:
     """The beat's later clips, each from the previous clip's last frame."""
     generator = generation.generator(store.open(), chain.image.task.spec.video_id)
-    with fail_without_retry_on_user_errors():
+    with fail_without_retry_on_user_errors(), notices_to(context.log.info):
         return chunk_steps.make_continuous_chunks(generator, chain, generation.continuity())
 
 
-@dg.op(tags=CAN_WAIT)
+@dg.op(name="storyboard", tags=CAN_WAIT)
 def collect_storyboard(
     spec: ValidatedSpec,
     images: list[StoryboardImage],
@@ -103,17 +123,22 @@ def collect_storyboard(
     return dg.Output(
         storyboard,
         metadata={
+            **video_metadata(spec.video_id),
             "beat_count": len(storyboard.images),
             "contact_sheet": image_md(sheet, "storyboard", width=480),
             "contact_sheet_uri": uri_value(storyboard.contact_sheet_uri),
             **cost_metadata([image.generation for image in storyboard.images]),
+            **spend_metadata(generator.store, spec.video_id),
         },
     )
 
 
-@dg.op
+@dg.op(name="chunks")
 def collect_chunks(
-    spec: ValidatedSpec, chains: list[BeatChain], generation: GenerationResource
+    spec: ValidatedSpec,
+    chains: list[BeatChain],
+    store: StoreResource,
+    generation: GenerationResource,
 ) -> dg.Output[ChunkSet]:
     """All chunks in chunk order; gaps and orphans are errors; costs summed."""
     plan = plan_chunks(spec, generation.provider().clip_lengths)
@@ -122,17 +147,20 @@ def collect_chunks(
     return dg.Output(
         chunk_set,
         metadata={
+            **video_metadata(spec.video_id),
             "chunk_count": len(chunk_set.chunks),
             "reference_image_chunks": kinds.count("reference_image"),
             "continuous_chunks": kinds.count("continuous"),
             "seconds": round(sum(r.chunk.duration for r in chunk_set.chunks), 3),
+            "chunks": chunk_table(chunk_set),
             "first_chunk_uri": uri_value(chunk_set.chunks[0].uri),
             **cost_metadata([record.generation for record in chunk_set.chunks]),
+            **spend_metadata(store.open(), spec.video_id),
         },
     )
 
 
-@dg.graph(out={"storyboard": dg.GraphOut(), "chunks": dg.GraphOut()})
+@dg.graph(name=GRAPH_NAME, out={"storyboard": dg.GraphOut(), "chunks": dg.GraphOut()})
 def storyboard_and_chunks_graph(spec: ValidatedSpec, references: list[ReferenceImage]):
     tasks = split_beats(spec, references)
     images = tasks.map(storyboard_image)
@@ -153,6 +181,9 @@ storyboard_and_chunks = dg.AssetsDefinition.from_graph(
     },
     partitions_def=videos,
     group_name="video",
+    # Either asset can be materialized alone: `storyboard` runs only the image steps (review
+    # it before paying for clips); `chunks` alone re-runs them too, served from the cache.
+    can_subset=True,
     descriptions_by_output_name={
         "storyboard": "One storyboard image per beat, in beat order.",
         "chunks": "The video clips of every beat, in chunk order.",

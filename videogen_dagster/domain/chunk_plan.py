@@ -5,16 +5,18 @@ beat's storyboard image; every later chunk (``continuous``) starts from the last
 of the chunk before it in the same beat. Chains have any length: a 15 s beat at 5 s clips
 is a chain of 3.
 
-How a beat is cut into clips, given the clip lengths the provider can make:
+How a beat is cut into clips, given the clip lengths the model accepts (an API such as Runway's
+gen4.5 takes any whole second from 2 to 10, others a few fixed lengths):
 
-- greedy: the longest allowed length that fits in what is left of the beat, again and
-  again; the last clip is generated at the shortest allowed length and trimmed, so the beat
-  keeps its exact duration (lengths (5,), a 12 s beat: 5, 5, 2 generated as 5; lengths
-  (5, 10), a 15 s beat: 10, 5);
-- no kept clip under 1 s: a shorter last piece is merged into the clip before it when the
-  provider can make a clip that long (lengths (5, 10), 5.5 s: one clip of 5.5 s generated
-  as 10), else the clip before it gives up enough frames to make the last one 1 s
-  (lengths (5,), 10.5 s: 5, 4.5, 1). Either way no more clips are paid for than greedy;
+- cheapest first: of every set of clips that covers the beat, the one whose generated seconds
+  cost least (``clip_cost``; by default the cost is proportional to the seconds, as per-second
+  prices are), then the one with fewest clips (fewer calls, fewer seams), then the one that
+  trims least, then the one with the longest clips first. With 2-10 s clips a 2.5 s beat is
+  one 3 s clip trimmed by 0.5 s, and a 12 s beat is 10 s + 2 s with nothing trimmed; with
+  (5, 10) a 12 s beat is 10 s + 5 s trimmed to 2 s, and a 7 s beat one 10 s clip trimmed to 7;
+- clips are ordered longest first, and what is trimmed comes off the last clip; no kept clip
+  is under 1 s when the beat has several (the clip before gives up frames instead: lengths
+  (5,), 10.5 s: 5, 4.5, 1), unless no set of clips allows it;
 - all arithmetic is in whole frames at the spec's fps, so every chunk boundary is a frame.
 
 ``chunk_num`` counts from 0 across the video in beat order; ``beat_index`` is the
@@ -24,7 +26,7 @@ How a beat is cut into clips, given the clip lengths the provider can make:
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -74,6 +76,11 @@ class ChunkPlan:
 
         return tuple(sorted(range(len(self.chains)), key=chain_length))
 
+    @property
+    def generated_seconds(self) -> float:
+        """Seconds of clip paid for: every chunk's ``generate_duration``, trimmed or not."""
+        return sum(chunk.generate_duration for chunk in self.chunks)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready form (map keys become strings, as JSON requires)."""
         return {
@@ -83,12 +90,24 @@ class ChunkPlan:
         }
 
 
+#: USD (or any unit) of one generated clip of the given length in seconds.
+ClipCost = Callable[[float], float]
+
+
 def plan_chunks(
-    spec: ValidatedSpec, clip_lengths: Sequence[float] = (DEFAULT_CHUNK_SECONDS,)
+    spec: ValidatedSpec,
+    clip_lengths: Sequence[float] = (DEFAULT_CHUNK_SECONDS,),
+    clip_cost: ClipCost | None = None,
 ) -> ChunkPlan:
-    """The chunks that make ``spec``'s beats from clips of the allowed ``clip_lengths``."""
+    """The chunks that make ``spec``'s beats from clips of the allowed ``clip_lengths``.
+
+    ``clip_cost`` prices one clip by its generated length; ``None`` means proportional to the
+    length (a per-second price), the only thing that matters for choosing between plans then.
+    """
     fps = spec.fps
     lengths = _lengths_in_frames(clip_lengths, fps)
+    cost = clip_cost or float
+    frame_cost = {frames: cost(seconds) for frames, seconds in lengths.items()}
     chunks: list[Chunk] = []
     beat_to_chunk_map: dict[int, int] = {}
     chains: list[tuple[int, ...]] = []
@@ -96,7 +115,7 @@ def plan_chunks(
         start = to_frames(beat.start, fps)
         chain = []
         for index_in_beat, (kept, generate) in enumerate(
-            _split_beat(to_frames(beat.duration, fps), sorted(lengths), fps)
+            _split_beat(to_frames(beat.duration, fps), frame_cost, fps)
         ):
             chunk_num = len(chunks)
             if index_in_beat == 0:
@@ -131,31 +150,59 @@ def _lengths_in_frames(clip_lengths: Sequence[float], fps: int) -> dict[int, flo
     return lengths
 
 
-def _split_beat(total: int, lengths: list[int], fps: int) -> list[tuple[int, int]]:
+def _split_beat(total: int, frame_cost: dict[int, float], fps: int) -> list[tuple[int, int]]:
     """(kept, generated) frame counts of a beat's clips, by the rules of the module doc."""
-    pieces: list[tuple[int, int]] = []
-    left = total
-    while left > 0:
-        fitting = [length for length in lengths if length <= left]
-        if fitting:
-            pieces.append((fitting[-1], fitting[-1]))
-            left -= fitting[-1]
-        else:
-            pieces.append((left, lengths[0]))
-            left = 0
     shortest = to_frames(MIN_SEGMENT_SECONDS, fps)
-    if len(pieces) < 2 or pieces[-1][0] >= shortest:
-        return pieces
-    tail, _ = pieces.pop()
-    before, before_generated = pieces.pop()
-    longer = [length for length in lengths if length >= before + tail]
-    if longer:
-        pieces.append((before + tail, longer[0]))
-    elif before - (shortest - tail) >= shortest:
-        pieces += [(before - (shortest - tail), before_generated), (shortest, lengths[0])]
-    else:
-        pieces += [(before, before_generated), (tail, lengths[0])]
-    return pieces
+    clips = _cheapest_cover(total, frame_cost, shortest) or _cheapest_cover(total, frame_cost, 1)
+    assert clips, "one clip of the longest length repeated always covers a beat"
+    if len(clips) == 1:
+        return [(total, clips[0])]
+    kept = list(clips)
+    excess = sum(clips) - total
+    for index in reversed(range(len(kept))):  # trim from the last clip backwards
+        cut = min(excess, kept[index] - min(shortest, kept[index]))
+        kept[index] -= cut
+        excess -= cut
+    return list(zip(kept, clips, strict=True))
+
+
+def _cheapest_cover(total: int, frame_cost: dict[int, float], floor: int) -> tuple[int, ...]:
+    """The clip lengths (frames, longest first) of the best cover of ``total`` frames.
+
+    Best is the order of the module doc: cost, then clip count, then frames trimmed, then
+    longest first. Several clips must each keep ``floor`` frames (or all of a shorter clip).
+    Sets are built longest length first, so each is held once, already in launch order; per
+    generated total only the best set is kept, as any set is compared on the same terms. A set
+    reaching ``total`` plus the longest length has a clip it can drop, so none goes further.
+    """
+    lengths = sorted(frame_cost, reverse=True)
+    limit = total + lengths[0]
+    best: dict[int, tuple[float, int, tuple[int, ...]]] = {0: (0.0, 0, ())}
+
+    def rank(entry: tuple[float, int, tuple[int, ...]]) -> tuple[float, int, tuple[int, ...]]:
+        cost, count, clips = entry
+        return (round(cost, 9), count, tuple(-clip for clip in clips))
+
+    for length in lengths:
+        for reached in range(limit - length):
+            entry = best.get(reached)
+            if entry is None or reached >= total:
+                continue
+            cost, count, clips = entry
+            candidate = (cost + frame_cost[length], count + 1, (*clips, length))
+            current = best.get(reached + length)
+            if current is None or rank(candidate) < rank(current):
+                best[reached + length] = candidate
+
+    def feasible(clips: tuple[int, ...]) -> bool:
+        return len(clips) == 1 or sum(min(floor, clip) for clip in clips) <= total
+
+    covers = [
+        (rank(entry)[0], entry[1], reached - total, rank(entry)[2], entry[2])
+        for reached, entry in best.items()
+        if reached >= total and feasible(entry[2])
+    ]
+    return min(covers)[-1] if covers else ()
 
 
 class ChunkSequenceError(ValueError):

@@ -2,7 +2,8 @@
 
 One ``SpecError`` per file, carrying all of the file's problems at once, so a user fixes a
 spec in one round instead of one error per attempt. ``str()`` is the plain-words text the
-CLI prints and the sensor reports: one line per problem, ``<file>: <field>: <message>``.
+CLI prints and the sensor reports: one line per problem, ``<file>: <field>: <message>``, the
+first ``MAX_SHOWN_PROBLEMS`` of them and then how many more there are.
 """
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+#: Lines one file's error shows at most: a file with thousands of bad entries is summed up
+#: after these instead of filling the terminal (or the sensor's log).
+MAX_SHOWN_PROBLEMS = 20
 
 
 @dataclass(frozen=True)
@@ -32,7 +37,11 @@ class SpecError(ValueError):
             raise ValueError("SpecError needs at least one problem")
         self.path = str(path)
         self.problems = list(problems)
-        super().__init__("\n".join(problem.describe(self.path) for problem in self.problems))
+        lines = [problem.describe(self.path) for problem in self.problems[:MAX_SHOWN_PROBLEMS]]
+        if len(self.problems) > MAX_SHOWN_PROBLEMS:
+            more = len(self.problems) - MAX_SHOWN_PROBLEMS
+            lines.append(f"{self.path}: ... and {more} more problems (fix these first)")
+        super().__init__("\n".join(lines))
 
     def __reduce__(self) -> tuple[type[SpecError], tuple[str, list[SpecProblem]]]:
         # Dagster and multiprocessing pickle errors across processes; keep both attributes.

@@ -7,6 +7,10 @@ part of the prompt: whole sentences when there are enough, else clauses, and whe
 prompt has fewer parts than scenes the parts are reused with a different framing ("Closer
 view: ...") so no two beats ask for the same picture. The style is not written into the
 descriptions because it is added to every image and clip prompt downstream.
+
+Each scene is also narrated: the prompt's own words for it, cut to what can be spoken in the
+scene at ``WORDS_PER_SECOND``. A part used again for a later scene is not spoken twice: those
+scenes are silent.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ from videogen_dagster.domain.timing import MIN_SEGMENT_SECONDS
 from videogen_dagster.settings import DEFAULT_CHUNK_SECONDS
 
 SCENE_SECONDS = DEFAULT_CHUNK_SECONDS
+#: A relaxed speaking pace; narration planned at it fits its scene at normal speed.
+WORDS_PER_SECOND = 2.5
 
 #: Framings for a prompt part used again; reuse cycles through them in order.
 _REFRAMINGS = ("Closer view", "Detail close-up", "Slow push-in", "New angle", "Wide closing view")
@@ -32,9 +38,35 @@ def plan_beats_locally(prompt: str, duration: float, style: str | None) -> list[
     durations = _scene_durations(duration)
     parts, joiner = _prompt_parts(prompt, len(durations))
     descriptions = _describe_scenes(parts, joiner, len(durations))
+    narrations = _narrate_scenes(parts, joiner, durations)
     return [
-        BeatSpec(description=description, duration=seconds)
-        for description, seconds in zip(descriptions, durations, strict=True)
+        BeatSpec(description=description, duration=seconds, narration=narration)
+        for description, seconds, narration in zip(descriptions, durations, narrations, strict=True)
+    ]
+
+
+def narration_for(text: str, seconds: float) -> str | None:
+    """``text`` cut to the words spoken in ``seconds`` at ``WORDS_PER_SECOND`` (at least one),
+    ending in a full stop; None when there is nothing to say."""
+    words = text.split()
+    budget = max(1, math.floor(seconds * WORDS_PER_SECOND))
+    if not words:
+        return None
+    spoken = " ".join(words[:budget]).rstrip(",;:")
+    if spoken[-1] not in ".!?":
+        spoken += "."
+    return _fit(spoken)
+
+
+def _narrate_scenes(parts: list[str], joiner: str, durations: list[float]) -> list[str | None]:
+    count = len(durations)
+    if len(parts) >= count:
+        texts: list[str | None] = list(_groups(parts, joiner, count))
+    else:
+        texts = [parts[index] if index < len(parts) else None for index in range(count)]
+    return [
+        narration_for(text, seconds) if text else None
+        for text, seconds in zip(texts, durations, strict=True)
     ]
 
 
@@ -69,14 +101,7 @@ def _prompt_parts(prompt: str, count: int) -> tuple[list[str], str]:
 
 def _describe_scenes(parts: list[str], joiner: str, count: int) -> list[str]:
     if len(parts) >= count:
-        # More parts than scenes: consecutive parts share a scene, earlier scenes take the extra.
-        size, extra = divmod(len(parts), count)
-        groups, start = [], 0
-        for index in range(count):
-            end = start + size + (1 if index < extra else 0)
-            groups.append(joiner.join(parts[start:end]))
-            start = end
-        return [_fit(group) for group in groups]
+        return [_fit(group) for group in _groups(parts, joiner, count)]
     descriptions = []
     for index in range(count):
         part = _fit(parts[index % len(parts)])
@@ -85,6 +110,17 @@ def _describe_scenes(parts: list[str], joiner: str, count: int) -> list[str]:
             part = f"{_REFRAMINGS[(reuse - 1) % len(_REFRAMINGS)]}: {part}"
         descriptions.append(_fit(part))
     return descriptions
+
+
+def _groups(parts: list[str], joiner: str, count: int) -> list[str]:
+    """More parts than scenes: consecutive parts share a scene, earlier scenes take the extra."""
+    size, extra = divmod(len(parts), count)
+    groups, start = [], 0
+    for index in range(count):
+        end = start + size + (1 if index < extra else 0)
+        groups.append(joiner.join(parts[start:end]))
+        start = end
+    return groups
 
 
 def _fit(text: str) -> str:

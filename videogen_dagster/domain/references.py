@@ -1,23 +1,27 @@
 """Reference images: paths relative to the spec file that must stay inside the spec's folder.
 
-Two checks, because a spec is not always a file: ``reference_path_problem`` looks at the
-text alone (absolute paths, ``..`` escapes) and runs whenever a spec is parsed;
-``reference_file_problem`` looks at the disk (exists, resolves inside the folder after
-following symlinks, can be read, decodes as PNG, JPEG or WebP) and runs when the spec's
-folder is known. The image is opened for real: permission bits say nothing when the
-pipeline runs as root, and a file named ``.png`` can hold anything.
+Checks in steps, because a spec is not always a file: ``reference_path_problem`` looks at
+the text alone (absolute paths, ``..`` escapes, URLs) and runs whenever a spec is parsed;
+``read_reference_file`` reads a reference once from the disk (inside the folder, no symbolic
+links, a regular file, bounded size) when the spec's folder is known; and
+``reference_data_problem`` checks those bytes (wherever they came from) decode as PNG, JPEG
+or WebP. The image is opened for real: permission bits say nothing when the pipeline runs as
+root, and a file named ``.png`` can hold anything. The bytes checked are the bytes stored.
 """
 
 from __future__ import annotations
 
+import errno
 import io
+import os
 import posixpath
 import re
+import stat
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
 
-from videogen_dagster.domain.spec_files import os_reason
+from videogen_dagster.domain.spec_files import UnreadableFile, os_reason, read_regular_file
 
 MAX_REFERENCE_BYTES = 20 * 1024 * 1024
 #: 40 megapixels: more than any camera a reference comes from, far below what would exhaust
@@ -30,6 +34,11 @@ def reference_path_problem(reference: str) -> str | None:
     """Why ``reference`` cannot name a file inside the spec's folder, judged from the text alone."""
     if "\\" in reference:
         return "must use '/' between folder names, not '\\'"
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*://", reference):
+        return (
+            f"{reference!r} is a URL; a reference must be an image file inside the spec's "
+            "folder (download it next to the spec)"
+        )
     if reference.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", reference):
         return f"{reference!r} must be a path relative to the spec's folder, not an absolute path"
     normalised = posixpath.normpath(reference)
@@ -40,30 +49,75 @@ def reference_path_problem(reference: str) -> str | None:
     return None
 
 
-def reference_file_problem(reference: str, base_dir: Path) -> str | None:
-    """Why ``reference`` (relative to ``base_dir``) is not a usable image file, or None."""
-    root = base_dir.resolve()
+class UnusableReference(Exception):
+    """A reference image that cannot be used; ``str()`` is the problem, naming the reference."""
+
+
+def read_reference_file(reference: str, base_dir: Path) -> bytes:
+    """The content of ``reference`` (a normalised path relative to ``base_dir``), read once.
+
+    Each folder on the way is opened relative to the one before and the file relative to the
+    last, none of them through a symbolic link, so the file read is inside ``base_dir``
+    however the folders change meanwhile; the file must be a regular file (checked on the
+    opened descriptor), and a FIFO or device is refused without blocking. The bytes returned
+    are the ones to check with ``reference_data_problem`` and to store.
+    """
+    *folders, name = reference.split("/")
     try:
-        resolved = (base_dir / reference).resolve(strict=True)
-    except FileNotFoundError:
-        return f"the file {reference!r} does not exist in {base_dir}"
-    except (OSError, RuntimeError) as exc:  # RuntimeError: a symlink loop before Python 3.13
-        return f"the file {reference!r} cannot be resolved: {exc}"
-    if not resolved.is_relative_to(root):
-        return (
-            f"{reference!r} leads outside the spec's folder (to {resolved}); "
-            "references must stay inside it"
-        )
-    if not resolved.is_file():
-        return f"{reference!r} is not a file"
-    size = resolved.stat().st_size
-    if size > MAX_REFERENCE_BYTES:
-        return _too_large(reference, size)
-    try:
-        data = resolved.read_bytes()
+        fd = os.open(base_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     except OSError as exc:
-        return f"{reference!r} cannot be read: {os_reason(exc)}"
-    return reference_data_problem(reference, data)
+        reason = os_reason(exc)
+        raise UnusableReference(f"the spec's folder {base_dir} cannot be read: {reason}") from None
+    try:
+        for index, folder in enumerate(folders):
+            where = "/".join(folders[: index + 1])
+            flags = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+            try:
+                inner = os.open(folder, flags, dir_fd=fd)
+            except FileNotFoundError:
+                raise UnusableReference(
+                    f"the file {reference!r} does not exist in {base_dir}"
+                ) from None
+            except OSError as exc:
+                if exc.errno in (errno.ELOOP, errno.ENOTDIR):
+                    # Linux says ENOTDIR for a link opened with O_DIRECTORY | O_NOFOLLOW.
+                    reason = "is a symbolic link" if _is_link(folder, fd) else "is not a folder"
+                else:
+                    reason = f"cannot be read: {os_reason(exc)}"
+                raise UnusableReference(f"{reference!r}: {where!r} {reason}{_STAY}") from None
+            os.close(fd)
+            fd = inner
+        try:
+            return read_regular_file(
+                name, limit=MAX_REFERENCE_BYTES, dir_fd=fd, follow_symlinks=False
+            )
+        except UnreadableFile as exc:
+            raise UnusableReference(_unreadable_message(reference, base_dir, exc)) from None
+    finally:
+        os.close(fd)
+
+
+def _is_link(name: str, dir_fd: int) -> bool:
+    try:
+        return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
+    except OSError:
+        return False
+
+
+#: Said after a refusal that a symbolic link or a swapped file could cause.
+_STAY = "; a reference must be a regular file inside the spec's folder, reached without links"
+
+
+def _unreadable_message(reference: str, base_dir: Path, exc: UnreadableFile) -> str:
+    if exc.kind == "missing":
+        return f"the file {reference!r} does not exist in {base_dir}"
+    if exc.kind == "too-large":
+        return _too_large(reference, exc.size)
+    if exc.kind == "symlink":
+        return f"{reference!r} is a symbolic link{_STAY}"
+    if exc.kind in ("folder", "not-regular"):
+        return f"{reference!r} is not a file: {exc.reason.removeprefix('is not a regular file: ')}"
+    return f"{reference!r} {exc.reason}"
 
 
 def reference_data_problem(reference: str, data: bytes) -> str | None:

@@ -14,8 +14,9 @@ Reading is strict on purpose:
   characters;
 - YAML is read without the YAML 1.1 base-60 numbers, so ``aspect_ratio: 16:9`` needs no
   quotes, and a key written twice is an error instead of "the last one wins";
-- references must be image files inside the spec's folder (checked after resolving
-  symlinks) that can actually be opened and decoded as PNG, JPEG or WebP.
+- references must be regular image files inside the spec's folder, reached without
+  symbolic links, that can actually be opened and decoded as PNG, JPEG or WebP; each file
+  is read once, and those bytes are the ones checked and registered (``SpecFile``).
 
 Every problem is reported as a ``SpecProblem`` whose field is pydantic's location written
 the way a user writes it (``beats[2].duration``), with the message in plain words: no
@@ -27,7 +28,9 @@ from __future__ import annotations
 
 import posixpath
 import re
-from pathlib import Path
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -46,7 +49,12 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from videogen_dagster.domain.errors import SpecError, SpecProblem
 from videogen_dagster.domain.ids import validate_video_id
-from videogen_dagster.domain.references import reference_file_problem, reference_path_problem
+from videogen_dagster.domain.references import (
+    UnusableReference,
+    read_reference_file,
+    reference_data_problem,
+    reference_path_problem,
+)
 from videogen_dagster.domain.spec_files import parse_spec_data, read_spec_bytes, suffix_problem
 from videogen_dagster.domain.spec_messages import problems_from_validation_error
 from videogen_dagster.settings import DEFAULT_CHUNK_SECONDS
@@ -54,10 +62,16 @@ from videogen_dagster.settings import DEFAULT_CHUNK_SECONDS
 __all__ = [
     "AspectRatio",
     "BeatSpec",
+    "CaptionStyle",
+    "CaptionsSpec",
     "MusicSpec",
+    "NarrationSpec",
+    "SpecFile",
     "VideoSpec",
     "load_spec",
     "parse_spec",
+    "read_spec_file",
+    "spec_from_bytes",
     "validate_video_id",
 ]
 
@@ -71,7 +85,14 @@ MAX_SEED = 2**32 - 1
 #: Longest prompt, description, style or music prompt, after stripping.
 MAX_TEXT_CHARS = 2000
 MAX_REFERENCES = 10
+#: Most beats a spec may list; far more than are kept (ceil(600 / 5) = 120), and a bound on
+#: the work and the messages a file of thousands of bad beats causes.
+MAX_BEATS = 1000
 MAX_REFERENCE_PATH_CHARS = 500
+#: Fastest a narration is sped up to fit its beat (1.25 = a quarter faster than asked).
+MAX_FIT_SPEEDUP = 1.25
+MIN_SPEECH_SPEED = 0.5
+MAX_SPEECH_SPEED = 2.0
 
 # Control characters other than tab and line breaks have no place in a prompt and would
 # reach provider APIs and ffmpeg metadata unseen.
@@ -137,6 +158,15 @@ class BeatSpec(BaseModel):
             "to whole frames at the video's fps."
         ),
     )
+    narration: Text | None = Field(
+        None,
+        description=(
+            "Words spoken over the beat, 1 to 2000 characters (about 2.5 words per second "
+            "fit). Speech starts with the beat; speech longer than the beat is sped up to at "
+            f"most {MAX_FIT_SPEEDUP:g}x, and beyond that the beat's narration fails with a "
+            "message saying how much time it has. Also shown as captions."
+        ),
+    )
 
 
 class MusicSpec(BaseModel):
@@ -148,6 +178,124 @@ class MusicSpec(BaseModel):
         description="What the music sounds like: genre, mood, instruments, tempo.",
     )
 
+
+_VOICE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_+.\-]{0,63}")
+_HEX_COLOUR = re.compile(r"#[0-9A-Fa-f]{6}")
+
+
+def _voice_name(name: str | None) -> str | None:
+    if name is not None and not _VOICE_NAME.fullmatch(name):
+        raise ValueError(
+            f"must be a voice name (letters, digits, '-', '_', '+', '.'; at most 64), "
+            f"got {name[:40]!r}"
+        )
+    return name
+
+
+def _hex_colour(colour: str) -> str:
+    if not _HEX_COLOUR.fullmatch(colour):
+        raise ValueError(
+            f"must be a colour written #RRGGBB, such as '#FFFFFF', got {colour[:40]!r}"
+        )
+    return colour.upper()
+
+
+class NarrationSpec(BaseModel):
+    """How narration is spoken: the voice and its speed."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    voice: Annotated[str | None, AfterValidator(_voice_name)] = Field(
+        None,
+        description=(
+            "The voice, as the speech backend names it: an eSpeak NG voice for the local "
+            "backend (default 'en-us'; also e.g. 'en-gb', 'fr', 'de', 'es') or an OpenAI "
+            "voice for the openai backend (default 'alloy'; also e.g. 'nova', 'onyx')."
+        ),
+    )
+    speed: float = Field(
+        1.0,
+        ge=MIN_SPEECH_SPEED,
+        le=MAX_SPEECH_SPEED,
+        strict=True,
+        allow_inf_nan=False,
+        description=(
+            f"Speaking speed, {MIN_SPEECH_SPEED:g} to {MAX_SPEECH_SPEED:g} (default 1, the "
+            "voice's normal pace). A beat whose speech is too long is sped up further, up to "
+            f"{MAX_FIT_SPEEDUP:g}x this speed."
+        ),
+    )
+
+
+CaptionMode = Literal["soft", "burned", "off"]
+
+
+class CaptionStyle(BaseModel):
+    """How burned captions look (soft captions are styled by the viewer's player)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    size: float = Field(
+        4.5,
+        ge=2.0,
+        le=10.0,
+        strict=True,
+        allow_inf_nan=False,
+        description=(
+            "Height of the caption text in percent of the frame's shorter side, 2 to 10 "
+            "(default 4.5)."
+        ),
+    )
+    color: Annotated[str, StringConstraints(strict=True), AfterValidator(_hex_colour)] = Field(
+        "#FFFFFF", description="Text colour as #RRGGBB (default white)."
+    )
+    box: bool = Field(
+        True,
+        strict=True,
+        description="Draw a translucent dark box behind the text, for contrast (default true).",
+    )
+
+
+class CaptionsSpec(BaseModel):
+    """Captions made from the narration."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    mode: CaptionMode = Field(
+        "soft",
+        description=(
+            "'soft' (default): a subtitle track in final.mp4 that players can switch on, plus "
+            "captions.srt and captions.vtt; 'burned': also drawn into the picture in the "
+            "bottom 15 % of the frame; 'off': no captions."
+        ),
+    )
+    style: CaptionStyle = Field(
+        default_factory=CaptionStyle, description="Look of burned captions: size, color, box."
+    )
+
+
+_NARRATION_ON_TAG = "narration-mapping"
+
+
+def _narration_kind(value: Any) -> str | None:
+    if isinstance(value, dict | NarrationSpec):
+        return _NARRATION_ON_TAG
+    if value is False:
+        return "narration-off"
+    return None
+
+
+Narration = Annotated[
+    Annotated[NarrationSpec, Tag(_NARRATION_ON_TAG)]
+    | Annotated[Literal[False], Tag("narration-off")],
+    Discriminator(
+        _narration_kind,
+        custom_error_type="narration_type",
+        custom_error_message=(
+            "must be {voice: ..., speed: ...} or false (narration is spoken when beats have it)"
+        ),
+    ),
+]
 
 _MUSIC_ON_TAG = "music-mapping"  # a union branch name pydantic puts in error locations
 
@@ -199,9 +347,11 @@ class VideoSpec(BaseModel):
     )
     beats: list[BeatSpec] | None = Field(
         None,
+        max_length=MAX_BEATS,
         description=(
             "The scenes, in order. Leave it out to have them planned from 'prompt'; an empty "
-            "list is an error."
+            f"list is an error, and more than {MAX_BEATS} are refused (only the first "
+            "ceil(duration / 5) are used)."
         ),
     )
     style: Text | None = Field(
@@ -226,6 +376,21 @@ class VideoSpec(BaseModel):
         description=(
             "Music is on by default, with a prompt derived from the video's prompt and style. "
             "Give {prompt: ...} to choose the music, or false for a silent video."
+        ),
+    )
+    narration: Narration | None = Field(
+        None,
+        description=(
+            "How the beats' narration is spoken: {voice, speed}. Beats with a 'narration' "
+            "text are spoken with the default voice when this is left out; false turns all "
+            "narration (and so the captions) off."
+        ),
+    )
+    captions: CaptionsSpec | None = Field(
+        None,
+        description=(
+            "Captions of the narration: {mode: soft | burned | off, style: {...}}. Default "
+            "'soft' when any beat has narration."
         ),
     )
     references: list[ReferencePath] = Field(
@@ -277,6 +442,24 @@ _PROMPT_REQUIRED = PydanticCustomError(
 # ---------------------------------------------------------------- reading a spec
 
 
+@dataclass(frozen=True)
+class SpecFile:
+    """A spec read once: its id, its model, and the exact bytes of the file and of each
+    reference image that were checked. Registration stores these bytes, never a second read
+    of the files, so what is stored is what was validated."""
+
+    video_id: str
+    suffix: str
+    data: bytes
+    spec: VideoSpec
+    references: tuple[bytes, ...]
+
+
+#: Reads one reference (a normalised relative path) and returns its bytes; raises
+#: ``UnusableReference`` with the whole message, or any error that says why it failed.
+ReadReference = Callable[[str], bytes]
+
+
 def load_spec(path: Path) -> tuple[str, VideoSpec]:
     """The video id (the file's stem) and the parsed spec of the file at ``path``.
 
@@ -284,25 +467,56 @@ def load_spec(path: Path) -> tuple[str, VideoSpec]:
     file, invalid YAML/JSON, invalid fields, and references that are missing, unreadable,
     not images or outside the spec's folder.
     """
+    loaded = read_spec_file(path)
+    return loaded.video_id, loaded.spec
+
+
+def read_spec_file(path: Path) -> SpecFile:
+    """The spec file at ``path`` and its reference images, each read once and checked."""
     path = Path(path)
     source = str(path)
-    problems: list[SpecProblem] = []
-    try:
-        validate_video_id(path.stem)
-    except ValueError as exc:
-        problems.append(
-            SpecProblem("", f"{exc} (the video id is the file name without its extension)")
-        )
     bad_suffix = suffix_problem(path.suffix)
     if bad_suffix is not None:
-        raise SpecError(source, [*problems, bad_suffix])
+        raise SpecError(source, [*_id_problems(path.stem), bad_suffix])
     try:
-        spec = parse_spec(read_spec_bytes(path), source=source, base_dir=path.parent)
+        data = read_spec_bytes(path)
+    except SpecError as exc:
+        raise SpecError(source, _id_problems(path.stem) + exc.problems) from None
+    base_dir = path.parent
+    return spec_from_bytes(
+        path.name,
+        data,
+        source=source,
+        read_reference=lambda reference: read_reference_file(reference, base_dir),
+    )
+
+
+def spec_from_bytes(
+    name: str, data: bytes, *, source: str, read_reference: ReadReference
+) -> SpecFile:
+    """The spec content ``data`` of a file called ``name`` (its stem is the video id), with
+    each reference read once through ``read_reference`` and checked, by ``load_spec``'s rules.
+
+    For files that are not on this disk (an S3 inbox) as well as files; ``source`` names the
+    file in errors.
+    """
+    stem, suffix = PurePosixPath(name).stem, PurePosixPath(name).suffix.lower()
+    problems = _id_problems(stem)
+    try:
+        spec = parse_spec(data, source=source, base_dir=None)
     except SpecError as exc:
         raise SpecError(source, problems + exc.problems) from None
     if problems:
         raise SpecError(source, problems)
-    return path.stem, spec
+    references = []
+    for index, reference in enumerate(spec.references):
+        content, message = _read_one_reference(reference, read_reference)
+        if message is not None:
+            problems.append(SpecProblem(f"references[{index}]", message))
+        references.append(content)
+    if problems:
+        raise SpecError(source, problems)
+    return SpecFile(stem, suffix, bytes(data), spec, tuple(references))
 
 
 def parse_spec(text_or_bytes: str | bytes, *, source: str, base_dir: Path | None) -> VideoSpec:
@@ -318,7 +532,7 @@ def parse_spec(text_or_bytes: str | bytes, *, source: str, base_dir: Path | None
         spec = VideoSpec.model_validate(data)
     except ValidationError as exc:
         problems = problems_from_validation_error(
-            exc, known_fields=_known_fields, union_tags=(_MUSIC_ON_TAG,)
+            exc, known_fields=_known_fields, union_tags=(_MUSIC_ON_TAG, _NARRATION_ON_TAG)
         )
         # The model checks the prompt only once every field is valid; report it now too, so
         # one round of fixes is enough.
@@ -327,21 +541,56 @@ def parse_spec(text_or_bytes: str | bytes, *, source: str, base_dir: Path | None
             problems.append(SpecProblem("prompt", _PROMPT_REQUIRED.message()))
         raise SpecError(source, problems) from None
     if base_dir is not None:
+        folder = Path(base_dir)
         problems = [
             SpecProblem(f"references[{index}]", message)
             for index, reference in enumerate(spec.references)
-            if (message := reference_file_problem(reference, Path(base_dir))) is not None
+            if (
+                message := _read_one_reference(
+                    reference, lambda ref: read_reference_file(ref, folder)
+                )[1]
+            )
+            is not None
         ]
         if problems:
             raise SpecError(source, problems)
     return spec
 
 
-_NESTED_MODELS: dict[str, type[BaseModel]] = {"beats": BeatSpec, "music": MusicSpec}
+def _id_problems(stem: str) -> list[SpecProblem]:
+    try:
+        validate_video_id(stem)
+    except ValueError as exc:
+        return [SpecProblem("", f"{exc} (the video id is the file name without its extension)")]
+    return []
+
+
+def _read_one_reference(reference: str, read: ReadReference) -> tuple[bytes, str | None]:
+    """The bytes of one reference and why they cannot be used (None when they can)."""
+    try:
+        content = read(reference)
+    except UnusableReference as exc:
+        return b"", str(exc)
+    except Exception as exc:  # noqa: BLE001 - any reader's failure is this reference's problem
+        return b"", f"cannot read {reference!r}: {' '.join(str(exc).split()) or type(exc).__name__}"
+    return content, reference_data_problem(reference, content)
+
+
+_NESTED_MODELS: dict[str, type[BaseModel]] = {
+    "beats": BeatSpec,
+    "music": MusicSpec,
+    "narration": NarrationSpec,
+    "captions": CaptionsSpec,
+}
 
 
 def _known_fields(loc: tuple[str | int, ...]) -> list[str]:
-    """The fields allowed where ``loc`` points: the top level, inside a beat or inside music."""
-    parents = [part for part in loc[:-1] if isinstance(part, str)]
+    """The fields allowed where ``loc`` points: the top level or inside a nested mapping."""
+    parents = [part for part in loc[:-1] if isinstance(part, str) and part not in _UNION_TAGS]
+    if parents[-2:] == ["captions", "style"]:
+        return list(CaptionStyle.model_fields)
     model = _NESTED_MODELS.get(parents[0], VideoSpec) if parents else VideoSpec
     return list(model.model_fields)
+
+
+_UNION_TAGS = (_MUSIC_ON_TAG, _NARRATION_ON_TAG)

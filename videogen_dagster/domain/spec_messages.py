@@ -37,10 +37,17 @@ def problems_from_validation_error(
     locations, which mean nothing to a user and are left out of the field path.
     """
     problems = []
-    for error in exc.errors(include_url=False):
+    for index, error in enumerate(exc.errors(include_url=False)):
         loc = tuple(part for part in error["loc"] if part not in union_tags)
-        problems.append(SpecProblem(field_path(loc), plain_message(error, loc, known_fields)))
+        # Past the first few, which are all a person reads, pydantic's own words are enough:
+        # a file with thousands of errors must not spend seconds on "did you mean".
+        message = plain_message(error, loc, known_fields) if index < _WORDED else error["msg"]
+        problems.append(SpecProblem(field_path(loc), message))
     return problems
+
+
+#: Errors worded in full; the rest are counted (see ``errors.MAX_SHOWN_PROBLEMS``).
+_WORDED = 100
 
 
 def field_path(loc: tuple[str | int, ...]) -> str:

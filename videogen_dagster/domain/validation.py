@@ -39,7 +39,15 @@ from pydantic import BaseModel, ConfigDict
 
 from videogen_dagster.domain.ids import validate_video_id
 from videogen_dagster.domain.planning import plan_beats_locally
-from videogen_dagster.domain.spec import MAX_TEXT_CHARS, AspectRatio, BeatSpec, MusicSpec, VideoSpec
+from videogen_dagster.domain.spec import (
+    MAX_TEXT_CHARS,
+    AspectRatio,
+    BeatSpec,
+    CaptionsSpec,
+    MusicSpec,
+    NarrationSpec,
+    VideoSpec,
+)
 from videogen_dagster.domain.timing import (
     MIN_SEGMENT_SECONDS,
     is_whole_frames,
@@ -65,6 +73,8 @@ class Beat(BaseModel):
     description: str
     start: float
     duration: float
+    #: Words spoken over the beat; None when the beat is silent or narration is off.
+    narration: str | None = None
 
 
 class TruncationRecord(BaseModel):
@@ -110,6 +120,15 @@ class ValidatedSpec(BaseModel):
     beats_source: Literal["spec", "planned"]
     truncation: TruncationRecord | None
     adjustments: list[str]
+    #: How narration is spoken; None when no beat is narrated (or the spec turns it off).
+    narration: NarrationSpec | None = None
+    #: The captions to make; None when there is no narration or the spec turns them off.
+    captions: CaptionsSpec | None = None
+
+    @property
+    def narrated_beats(self) -> list[Beat]:
+        """The beats with words to speak, in order."""
+        return [beat for beat in self.beats if beat.narration]
 
 
 def max_beats(duration: float, fps: int) -> int:
@@ -181,6 +200,7 @@ def validate_spec(
     for note in notes:
         logger.warning("%s: %s", video_id, note)
     adjustments += notes
+    spoken = spec.narration is not False
     beats, start = [], 0
     for index, piece in enumerate(fitted):
         beats.append(
@@ -189,9 +209,11 @@ def validate_spec(
                 description=piece.description,
                 start=to_seconds(start, spec.fps),
                 duration=to_seconds(piece.frames, spec.fps),
+                narration=piece.narration if spoken else None,
             )
         )
         start += piece.frames
+    narration = _narration(spec, beats)
     return ValidatedSpec(
         video_id=video_id,
         prompt=spec.prompt,
@@ -206,6 +228,8 @@ def validate_spec(
         beats_source=beats_source,
         truncation=truncation,
         adjustments=adjustments,
+        narration=narration,
+        captions=_captions(spec) if narration is not None else None,
     )
 
 
@@ -216,6 +240,7 @@ class _Piece:
     label: str
     description: str
     frames: int
+    narration: str | None = None
 
 
 def _fit_to_duration(
@@ -250,7 +275,7 @@ def _fit_to_duration(
                 f"it ran past the end of the {_secs(total, fps)} s video"
             )
             frames = total - used
-        pieces.append(_Piece(name, beat.description, frames))
+        pieces.append(_Piece(name, beat.description, frames, beat.narration))
         used += frames
     if dropped:
         notes.append(
@@ -284,6 +309,7 @@ def _merge_short_pieces(pieces: list[_Piece], fps: int) -> list[str]:
             f"{MIN_SEGMENT_SECONDS:g} s; merged into {neighbour.label}"
         )
         neighbour.frames += piece.frames
+        neighbour.narration = _join_narration(neighbour, piece, before=index > 0)
         del pieces[index]
         if index > 0:
             index -= 1  # the previous piece grew; check it again
@@ -303,6 +329,26 @@ def _music(spec: VideoSpec, beats: list[Beat]) -> MusicSpec | None:
     if len(prompt) > MAX_TEXT_CHARS:
         prompt = prompt[: MAX_TEXT_CHARS - 3].rstrip() + "..."
     return MusicSpec(prompt=prompt)
+
+
+def _join_narration(neighbour: _Piece, merged: _Piece, *, before: bool) -> str | None:
+    """The narration of ``neighbour`` after ``merged`` joined it (``before``: it came first)."""
+    parts = [neighbour.narration, merged.narration]
+    texts = [text for text in (parts if before else parts[::-1]) if text]
+    return " ".join(texts)[:MAX_TEXT_CHARS] or None
+
+
+def _narration(spec: VideoSpec, beats: list[Beat]) -> NarrationSpec | None:
+    """The narration settings, or None when nothing is to be spoken."""
+    if spec.narration is False or not any(beat.narration for beat in beats):
+        return None
+    return spec.narration or NarrationSpec()
+
+
+def _captions(spec: VideoSpec) -> CaptionsSpec | None:
+    """The captions to make for a narrated video: soft unless the spec says otherwise."""
+    captions = spec.captions or CaptionsSpec()
+    return None if captions.mode == "off" else captions
 
 
 def _secs(frames: int, fps: int) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import dagster as dg
@@ -49,10 +50,17 @@ def get_instance() -> dg.DagsterInstance:
     return dg.DagsterInstance.get()
 
 
-def prepare_instance(instance: dg.DagsterInstance, job: dg.JobDefinition) -> None:
+def prepare_instance(
+    instance: dg.DagsterInstance,
+    job: dg.JobDefinition,
+    pool_limits: Mapping[str, int] | None = None,
+) -> None:
     """Do before the first run what it would otherwise do inside itself, on the critical path
     of its first steps (0.3 s measured): give each pool the job's steps claim its default
-    slots, and make the event log's empty run shard. Quick when already done."""
+    slots, and make the event log's empty run shard. Quick when already done.
+
+    ``pool_limits`` replaces the default for a pool met for the first time (a paid provider's
+    tier: Runway runs 2 tasks at once); a limit set by hand is never changed."""
     storage = instance.event_log_storage
     if isinstance(storage, PooledSqliteEventLogStorage):
         storage.prepare()
@@ -60,7 +68,10 @@ def prepare_instance(instance: dg.DagsterInstance, job: dg.JobDefinition) -> Non
         return
     known = {pool.name for pool in storage.get_pool_limits()}
     for pool in sorted(_pools(job) - known):
-        storage.initialize_concurrency_limit_to_default(pool)
+        if pool in (pool_limits or {}):
+            storage.set_concurrency_slots(pool, (pool_limits or {})[pool])
+        else:
+            storage.initialize_concurrency_limit_to_default(pool)
 
 
 def _pools(job: dg.JobDefinition) -> set[str]:

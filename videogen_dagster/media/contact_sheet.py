@@ -8,6 +8,8 @@ from collections.abc import Sequence
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from videogen_dagster.media.errors import MediaError
+from videogen_dagster.media.fonts import fit_text
+from videogen_dagster.media.fonts import font as shipped_font
 from videogen_dagster.media.images import encode_png, load_image
 
 #: Space around and between thumbnails, in pixels.
@@ -18,6 +20,21 @@ _BACKGROUND = (24, 24, 28)
 def label_height(thumb_width: int) -> int:
     """Height of the caption strip under each thumbnail."""
     return max(16, thumb_width // 10)
+
+
+def time_range_label(start: float, duration: float) -> str:
+    """A beat's place in the video, as its contact-sheet label shows it: ``0–2.5 s``."""
+    return f"{start:g}–{start + duration:g} s"
+
+
+def caption(number: int, label: str | None, font: ImageFont.FreeTypeFont, width: int) -> str:
+    """The text under thumbnail ``number``: its number and label, cut to ``width`` pixels."""
+    return fit_text(f"{number}" + (f"  {label}" if label else ""), font, width)
+
+
+def label_font(thumb_width: int) -> ImageFont.FreeTypeFont:
+    """The shipped font at the size the labels of ``thumb_width`` thumbnails use."""
+    return shipped_font(max(10, label_height(thumb_width) * 3 // 4))
 
 
 def sheet_columns(count: int) -> int:
@@ -52,27 +69,13 @@ def contact_sheet(
         _BACKGROUND,
     )
     draw = ImageDraw.Draw(sheet)
-    font = ImageFont.load_default(size=max(10, strip * 3 // 4))
+    font = label_font(thumb_width)
     for index, thumb in enumerate(thumbs):
         row, column = divmod(index, columns)
         x = SHEET_MARGIN + column * (thumb_width + SHEET_MARGIN)
         y = SHEET_MARGIN + row * (thumb_height + strip + SHEET_MARGIN)
         fitted = ImageOps.fit(thumb, (thumb_width, thumb_height), Image.Resampling.LANCZOS)
         sheet.paste(fitted, (x, y))
-        caption = f"{index + 1}" + (f"  {labels[index]}" if labels else "")
-        draw.text(
-            (x + 2, y + thumb_height + strip // 8),
-            _fit(caption, font, thumb_width - 4),
-            font=font,
-            fill=(240, 240, 240),
-        )
+        text = caption(index + 1, labels[index] if labels else None, font, thumb_width - 4)
+        draw.text((x + 2, y + thumb_height + strip // 8), text, font=font, fill=(240, 240, 240))
     return encode_png(sheet)
-
-
-def _fit(text: str, font: ImageFont.FreeTypeFont, width: int) -> str:
-    """``text`` shortened with an ellipsis until it fits ``width`` pixels."""
-    if font.getlength(text) <= width:
-        return text
-    while text and font.getlength(text + "…") > width:
-        text = text[:-1]
-    return text + "…"

@@ -28,10 +28,14 @@ PNG_COMPRESS_LEVEL = 4
 
 
 def load_image(png: bytes, *, what: str = "image") -> Image.Image:
-    """Decode image bytes to an RGB Pillow image; ``what`` names the input in errors."""
+    """Decode image bytes to an RGB Pillow image, upright; ``what`` names the input in errors.
+
+    A camera JPEG stores its pixels as the sensor saw them plus an EXIF orientation tag that
+    viewers apply; ignoring the tag would hand a provider the reference lying on its side.
+    """
     try:
         with Image.open(io.BytesIO(png)) as image:
-            return image.convert("RGB")
+            return ImageOps.exif_transpose(image).convert("RGB")
     except (UnidentifiedImageError, OSError) as exc:
         raise MediaError(f"cannot decode {what} ({len(png)} bytes) as an image: {exc}") from None
 

@@ -1,4 +1,9 @@
-"""Stitching, music and the final video with its manifest."""
+"""Stitching, music and the final video with its manifest.
+
+A narrated video's final step also mixes the voices over the music (``media.mix``), draws
+burned captions and muxes the subtitle track (``media.captions``); a video without narration
+takes the plain path (the music's streams copied under the picture), unchanged.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from videogen_dagster.domain.captions import Cue
 from videogen_dagster.domain.validation import ValidatedSpec
 from videogen_dagster.generation import GenerationResult, Generator
 from videogen_dagster.media import (
@@ -19,10 +25,22 @@ from videogen_dagster.media import (
     probe,
     stitch_clips,
 )
+from videogen_dagster.media.audio import decode_audio
+from videogen_dagster.media.captions import CaptionLook, burn_captions, mux_final
+from videogen_dagster.media.mix import (
+    DEFAULT_MIX,
+    MixResult,
+    MixSettings,
+    PlacedSpeech,
+    mix_narration,
+)
 from videogen_dagster.pipeline.records import (
+    BeatSpeech,
+    Captions,
     ChunkSet,
     FinalVideo,
     Music,
+    NarrationTrack,
     ReferenceImage,
     StitchedVideo,
     Storyboard,
@@ -78,17 +96,28 @@ def assemble_final(
     music: Music | None,
     *,
     providers: dict[str, str],
+    narration: NarrationTrack | None = None,
+    captions: Captions | None = None,
+    mix: MixSettings = DEFAULT_MIX,
 ) -> FinalVideo:
-    """Lay the music under the stitched video, then write ``final.mp4`` and ``manifest.json``."""
+    """Lay the music (and narration, and captions) on the stitched video, then write
+    ``final.mp4`` and ``manifest.json``."""
     video_id = spec.video_id
     final_key = layout.final_video(video_id)
+    spoken = narration is not None and bool(narration.beats)
+    mixed: MixResult | None = None
     with ExitStack() as stack, tempfile.TemporaryDirectory(prefix="videogen-final-") as tmp:
         video = stack.enter_context(store.local_path(stitched.key))
         out = Path(tmp) / "final.mp4"
-        if music is None:
+        music_file = stack.enter_context(store.local_path(music.key)) if music else None
+        if spoken or captions is not None:
+            mixed = _narrated_final(
+                store, stack, Path(tmp), spec, video, music_file, narration, captions, mix, out
+            )
+        elif music_file is None:
             shutil.copyfile(video, out)
         else:
-            mux_soundtrack(video, stack.enter_context(store.local_path(music.key)), out)
+            mux_soundtrack(video, music_file, out)
         info = probe(out)
         store.write_bytes(layout.poster(video_id), extract_first_frame(out), "image/png")
         final_uri = store.write_file(final_key, out, "video/mp4")
@@ -99,6 +128,7 @@ def assemble_final(
     generations += [image.generation for image in storyboard.images]
     generations += [chunk.generation for chunk in chunks.chunks]
     generations += [music.generation] if music else []
+    generations += [speech.generation for speech in narration.beats] if narration else []
     total_cost = round(sum(g.cost for g in generations), 6)
     manifest = {
         "manifest_version": MANIFEST_VERSION,
@@ -148,7 +178,15 @@ def assemble_final(
             "height": info.height,
             "fps": info.fps,
             "has_audio": info.has_audio,
+            "has_subtitles": captions is not None,
         },
+        "narration": [_speech_entry(speech) for speech in narration.beats] if narration else [],
+        "captions": _captions_entry(captions),
+        "mix": (
+            {**mix.as_dict(), "measured_lufs": mixed.measured_lufs, "gain_db": mixed.gain_db}
+            if mixed
+            else None
+        ),
         "truncation": spec.truncation.model_dump(mode="json") if spec.truncation else None,
         "adjustments": spec.adjustments,
         "calls": sum(not g.cache_hit for g in generations),
@@ -170,7 +208,54 @@ def assemble_final(
         frame_count=info.frame_count,
         has_audio=info.has_audio,
         total_cost=total_cost,
+        has_subtitles=captions is not None,
     )
+
+
+def _narrated_final(
+    store: Store,
+    stack: ExitStack,
+    tmp: Path,
+    spec: ValidatedSpec,
+    video: Path,
+    music: Path | None,
+    narration: NarrationTrack | None,
+    captions: Captions | None,
+    mix: MixSettings,
+    out: Path,
+) -> MixResult | None:
+    """The final file of a narrated video: voices mixed over the ducked music, captions
+    burned when asked, the subtitle track muxed."""
+    mixed = None
+    soundtrack = None
+    if narration is not None and narration.beats:
+        placed = [
+            PlacedSpeech(
+                speech.beat.start, decode_audio(stack.enter_context(store.local_path(speech.key)))
+            )
+            for speech in narration.beats
+        ]
+        soundtrack = tmp / "soundtrack.m4a"
+        mixed = mix_narration(spec.duration, placed, music, soundtrack, mix)
+    elif music is not None:
+        soundtrack = music
+    subtitles = None
+    if captions is not None:
+        subtitles = stack.enter_context(store.local_path(captions.srt_key))
+        if captions.mode == "burned" and spec.captions is not None:
+            style = spec.captions.style
+            burned = tmp / "burned.mp4"
+            cues = [Cue(cue.start, cue.end, cue.text) for cue in captions.cues]
+            burn_captions(video, cues, burned, CaptionLook(style.size, style.color, style.box))
+            video = burned
+    mux_final(
+        video,
+        out,
+        soundtrack=soundtrack,
+        subtitles=subtitles,
+        language=captions.language if captions else "und",
+    )
+    return mixed
 
 
 def _planning(store: Store, video_id: str) -> GenerationResult | None:
@@ -190,6 +275,32 @@ def _generation_entry(generation: GenerationResult) -> dict[str, Any]:
         "model": generation.model,
         "fingerprint": generation.fingerprint,
         "job_id": generation.job_id,
+    }
+
+
+def _speech_entry(speech: BeatSpeech) -> dict[str, Any]:
+    return {
+        "beat_index": speech.beat.index,
+        "text": speech.beat.narration,
+        "voice": speech.voice,
+        "start": speech.beat.start,
+        "duration": speech.duration,
+        "speed": speech.speed,
+        "tempo": speech.tempo,
+        "uri": speech.uri,
+        **_generation_entry(speech.generation),
+    }
+
+
+def _captions_entry(captions: Captions | None) -> dict[str, Any] | None:
+    if captions is None:
+        return None
+    return {
+        "mode": captions.mode,
+        "language": captions.language,
+        "cue_count": len(captions.cues),
+        "srt": captions.srt_uri,
+        "vtt": captions.vtt_uri,
     }
 
 

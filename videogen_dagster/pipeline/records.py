@@ -114,3 +114,50 @@ class FinalVideo(_Record):
     frame_count: int
     has_audio: bool
     total_cost: float
+    has_subtitles: bool = False
+
+
+class BeatSpeech(_Record):
+    """A beat's narration, spoken and fitted into the beat.
+
+    ``tempo`` is how much faster than generated it is played to fit (1 when it fitted);
+    ``words`` are ``(character, seconds)`` word starts in the generated speech, when the
+    engine gives them (the captions are timed from them).
+    """
+
+    beat: Beat
+    label: str
+    voice: str
+    speed: float
+    tempo: float
+    duration: float
+    key: str
+    uri: str
+    words: tuple[tuple[int, float], ...]
+    generation: GenerationResult
+
+
+class NarrationTrack(_Record):
+    """Every narrated beat's speech, in beat order (empty when nothing is spoken)."""
+
+    video_id: str
+    beats: tuple[BeatSpeech, ...]
+
+
+class CaptionCue(_Record):
+    start: float
+    end: float
+    text: str
+
+
+class Captions(_Record):
+    """The caption cues and their files; ``mode`` is soft or burned."""
+
+    video_id: str
+    mode: str
+    language: str
+    cues: tuple[CaptionCue, ...]
+    srt_key: str
+    srt_uri: str
+    vtt_key: str
+    vtt_uri: str

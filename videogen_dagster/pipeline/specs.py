@@ -1,19 +1,24 @@
 """Registering a spec file with the store, and turning the registered copy into a validated spec.
 
 Registration copies the spec and its reference images into ``<video_id>/input/`` after the
-file has passed every check, so a bad file leaves nothing behind, the user's file stays where
-it was, and a run reads only the store: editing the file mid-run cannot change that run.
+file has passed every check, so a bad file leaves nothing behind (and a previous registration
+of the same video intact), the user's file stays where it was, and a run reads only the
+store: editing the file mid-run cannot change that run. Each input is read exactly once and
+the bytes checked are the bytes stored, so a file swapped during registration is either
+stored as validated or refused.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
-from videogen_dagster.domain.errors import SpecError, SpecProblem
-from videogen_dagster.domain.references import reference_data_problem
-from videogen_dagster.domain.spec import VideoSpec, load_spec, parse_spec, validate_video_id
+from videogen_dagster.domain.spec import (
+    SpecFile,
+    VideoSpec,
+    parse_spec,
+    read_spec_file,
+)
 from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 from videogen_dagster.domain.validation import (
     TRUNCATION_LOG_KEY,
@@ -38,65 +43,32 @@ class NotRegisteredError(LookupError):
 
 
 def register_spec_file(path: Path, store: Store) -> tuple[str, VideoSpec]:
-    """Validate ``path`` (references included) and copy it into the store; its id and spec."""
-    video_id, spec = load_spec(path)
-    _write_registration(
-        store,
-        video_id,
-        path.suffix.lower(),
-        path.read_bytes(),
-        spec,
-        lambda ref: (path.parent / ref).read_bytes(),
-    )
-    return video_id, spec
+    """Validate ``path`` (references included) and store the bytes validated; its id and spec."""
+    loaded = read_spec_file(path)
+    write_registration(store, loaded)
+    return loaded.video_id, loaded.spec
 
 
-def register_spec_bytes(
-    name: str,
-    data: bytes,
-    store: Store,
-    *,
-    read_reference: Callable[[str], bytes],
-    describe: str | None = None,
-) -> tuple[str, VideoSpec]:
-    """Register spec content that is not a local file (an S3 inbox object)."""
-    source = describe or name
-    suffix = PurePosixPath(name).suffix.lower()
-    try:
-        video_id = validate_video_id(PurePosixPath(name).stem)
-    except ValueError as exc:
-        raise SpecError(source, [SpecProblem("", str(exc))]) from exc
-    spec = parse_spec(data, source=source, base_dir=None)
-    references: dict[str, bytes] = {}
-    for i, ref in enumerate(spec.references):
-        try:
-            references[ref] = read_reference(ref)
-        except (OSError, KeyError) as exc:
-            problem = f"cannot read {ref!r}: {exc}"
-        else:
-            problem = reference_data_problem(ref, references[ref])
-        if problem:
-            raise SpecError(source, [SpecProblem(f"references[{i}]", problem)])
-    _write_registration(store, video_id, suffix, data, spec, references.__getitem__)
-    return video_id, spec
+def write_registration(store: Store, loaded: SpecFile) -> None:
+    """Store a spec read and checked once (its bytes, and its references' bytes).
 
-
-def _write_registration(
-    store: Store,
-    video_id: str,
-    suffix: str,
-    data: bytes,
-    spec: VideoSpec,
-    read_reference: Callable[[str], bytes],
-) -> None:
-    # Read every reference before writing anything, so a failure leaves no partial registration.
-    references = [read_reference(ref) for ref in spec.references]
-    for key in list(store.list_keys(layout.input_prefix(video_id))):
+    Every key is built before anything is written, so a name the store refuses fails before
+    the previous registration is touched; the spec is written after its references (its
+    presence marks a complete registration) and the previous registration's other files are
+    removed last.
+    """
+    video_id = loaded.video_id
+    reference_keys = [
+        layout.input_reference(video_id, index, reference)
+        for index, reference in enumerate(loaded.spec.references)
+    ]
+    spec_key = layout.spec_source(video_id, loaded.suffix)
+    stale = set(store.list_keys(layout.input_prefix(video_id))) - {spec_key, *reference_keys}
+    for key, content in zip(reference_keys, loaded.references, strict=True):
+        store.write_bytes(key, content)
+    store.write_bytes(spec_key, loaded.data, _CONTENT_TYPES.get(loaded.suffix))
+    for key in sorted(stale):
         store.delete(key)
-    for index, (ref, content) in enumerate(zip(spec.references, references, strict=True)):
-        store.write_bytes(layout.input_reference(video_id, index, ref), content)
-    # The spec is written last: its presence marks a complete registration.
-    store.write_bytes(layout.spec_source(video_id, suffix), data, _CONTENT_TYPES.get(suffix))
 
 
 def registered_spec_key(store: Store, video_id: str) -> str:

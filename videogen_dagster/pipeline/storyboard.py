@@ -8,6 +8,7 @@ from videogen_dagster.domain.chunk_plan import ChunkPlan
 from videogen_dagster.domain.validation import ValidatedSpec
 from videogen_dagster.generation import Generator
 from videogen_dagster.media import contact_sheet, resize_exact
+from videogen_dagster.media.contact_sheet import time_range_label
 from videogen_dagster.pipeline.records import (
     BeatTask,
     ReferenceImage,
@@ -102,7 +103,7 @@ def collect_storyboard(
     store = generator.store
     sheet = contact_sheet(
         [store.read_bytes(image.key) for image in ordered],
-        [f"{image.beat.start:g}–{image.beat.start + image.beat.duration:g} s" for image in ordered],
+        [time_range_label(image.beat.start, image.beat.duration) for image in ordered],
     )
     sheet_key = layout.contact_sheet(spec.video_id)
     sheet_uri = store.write_bytes(sheet_key, sheet, "image/png")

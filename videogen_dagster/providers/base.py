@@ -17,7 +17,7 @@ from typing import Any, Literal, Protocol
 from videogen_dagster.domain.spec import AspectRatio, BeatSpec
 from videogen_dagster.providers.errors import UnsupportedRequestError
 
-MediaType = Literal["image/png", "video/mp4", "audio/mp4"]
+MediaType = Literal["image/png", "video/mp4", "audio/mp4", "audio/wav"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,15 @@ class MusicRequest:
 
 
 @dataclass(frozen=True)
+class SpeechRequest:
+    """``text`` spoken by ``voice`` (a name the backend knows) at ``speed`` times its pace."""
+
+    text: str
+    voice: str
+    speed: float
+
+
+@dataclass(frozen=True)
 class Generated:
     """What one generation call produced and what it cost (in USD)."""
 
@@ -107,6 +116,10 @@ class Planner(ABC):
     @abstractmethod
     def plan_beats(self, prompt: str, duration: float, style: str | None) -> list[BeatSpec]:
         """Beats that tell ``prompt`` in about ``duration`` seconds."""
+
+    def estimate_cost(self, prompt: str, duration: float, style: str | None) -> float:
+        """The most a ``plan_beats`` call may charge (``videogen estimate`` shows it)."""
+        return 0.0
 
 
 class ImageGenerator(ABC):
@@ -163,6 +176,28 @@ class MusicGenerator(ABC):
         return 0.0
 
 
+class SpeechGenerator(ABC):
+    name: str
+    model: str
+    #: The voice used when a spec names none.
+    default_voice: str
+
+    @abstractmethod
+    def generate_speech(self, request: SpeechRequest) -> Generated:
+        """WAV bytes of the spoken text. ``details`` may hold ``words``: ``[[character, seconds],
+        ...]``, where each word starts in the text and in the audio, for caption timing."""
+
+    def estimate_cost(self, request: SpeechRequest) -> float:
+        """The most this call may charge: the budget checks it before paying."""
+        return 0.0
+
+
+def _local_speech() -> SpeechGenerator:
+    from videogen_dagster.providers.local_speech import LocalSpeech
+
+    return LocalSpeech()
+
+
 @dataclass(frozen=True)
 class Provider:
     """One backend per role; the clip generator decides sizes and chunk lengths."""
@@ -171,6 +206,8 @@ class Provider:
     images: ImageGenerator
     clips: ClipGenerator
     music: MusicGenerator
+    #: Narration; the offline voice unless a backend is named.
+    speech: SpeechGenerator = field(default_factory=_local_speech)
 
     def size_for(self, aspect_ratio: AspectRatio) -> Size:
         return self.clips.size_for(aspect_ratio)
@@ -181,7 +218,7 @@ class Provider:
 
 
 def request_fingerprint(
-    generator: ImageGenerator | ClipGenerator | MusicGenerator, request: Any
+    generator: ImageGenerator | ClipGenerator | MusicGenerator | SpeechGenerator, request: Any
 ) -> str:
     """A hash of everything that determines a generation's result: backend, model and request.
 

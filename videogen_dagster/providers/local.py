@@ -38,7 +38,12 @@ from videogen_dagster.providers.base import (
     request_fingerprint,
 )
 from videogen_dagster.providers.errors import PermanentProviderError, UnsupportedRequestError
-from videogen_dagster.providers.local_art import render_storyboard, seed_from
+from videogen_dagster.providers.local_art import (
+    caption_band,
+    carries_band,
+    render_storyboard,
+    seed_from,
+)
 from videogen_dagster.providers.local_motion import Motion, render_zoom_clip
 from videogen_dagster.providers.local_music import SAMPLE_RATE, synthesise
 
@@ -57,7 +62,8 @@ class LocalSettings:
       ``_Latency``); ``latency_jitter`` is the sigma of a lognormal multiplier (median 1),
       drawn from ``latency_seed`` and the request, so a benchmark replays the same delays
       whatever order its threads run in.
-    - ``price_per_*``: USD per image, per second of clip, per second of music.
+    - ``price_per_*``: USD per image, per second of clip, per second of music, per character
+      of narration.
     - ``clip_lengths``: the clip lengths accepted, like a real API's fixed durations.
     - ``drift_per_clip``: simulated colour creep of real image-to-video models: each clip's
       contrast and saturation rise by this fraction from its first frame to its last
@@ -72,6 +78,7 @@ class LocalSettings:
     price_per_image: float = 0.0
     price_per_video_second: float = 0.0
     price_per_music_second: float = 0.0
+    price_per_speech_character: float = 0.0
     clip_lengths: tuple[float, ...] = (5.0,)
     latency_seed: int | None = None
     drift_per_clip: float = 0.0
@@ -173,7 +180,8 @@ class LocalImages(ImageGenerator):
 
 
 class LocalClips(ClipGenerator):
-    """Clips that slowly zoom into their start image (frame 0 is the start image)."""
+    """Clips that slowly zoom into their start image (frame 0 is the start image); a caption
+    band the start image carries stays fixed on screen over the zoom."""
 
     name = NAME
     model = "zoom-v1"
@@ -211,8 +219,14 @@ class LocalClips(ClipGenerator):
             except MediaError as exc:
                 raise PermanentProviderError(str(exc), input_kind="image") from None
             path = Path(folder) / "clip.mp4"
+            band = caption_band(request.prompt, request.style, *start.shape[1::-1])
             render_zoom_clip(
-                start, path, fps=request.fps, frames=frames, motion=self._motion(request)
+                start,
+                path,
+                fps=request.fps,
+                frames=frames,
+                motion=self._motion(request),
+                overlay=band if carries_band(start, band) else None,
             )
             data = path.read_bytes()
         return Generated(
@@ -273,10 +287,13 @@ class LocalMusic(MusicGenerator):
 
 
 def local_provider(settings: LocalSettings = LocalSettings()) -> Provider:
-    """All four roles on this machine."""
+    """Every role on this machine."""
+    from videogen_dagster.providers.local_speech import LocalSpeech
+
     return Provider(
         planner=LocalPlanner(),
         images=LocalImages(settings),
         clips=LocalClips(settings),
         music=LocalMusic(settings),
+        speech=LocalSpeech(settings.price_per_speech_character),
     )

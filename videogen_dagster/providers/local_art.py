@@ -2,20 +2,21 @@
 
 The style picks the palette family and the prompt the composition, so the beats of one video
 look related yet each is recognisably its own, and a glance at a contact sheet shows which
-beat is which. Shapes are softened so the image survives 4:2:0 chroma subsampling: a clip's
-first frame can then match its storyboard image closely.
+beat is which. The words sit in an opaque band that the local clips redraw, fixed, over every
+frame after their zoom (``caption_band``). Shapes are softened so the image survives 4:2:0
+chroma subsampling: a clip's first frame can then match its storyboard image closely.
 """
 
 from __future__ import annotations
 
 import colorsys
 import hashlib
-import textwrap
 
 import numpy as np
 from numpy.random import default_rng
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
+from videogen_dagster.media.fonts import fit_text, font
 from videogen_dagster.media.images import encode_png, load_image
 
 
@@ -42,7 +43,8 @@ def render_storyboard(
     )
     image = _background(rng, palette, width, height)
     image = _scene(rng, image, palette)
-    return encode_png(_caption(image, prompt, style))
+    band = caption_band(prompt, style, width, height)
+    return encode_png(Image.alpha_composite(image.convert("RGBA"), band).convert("RGB"))
 
 
 def _palette_for(style: str | None, prompt: str, seed: int) -> list[tuple[int, int, int]]:
@@ -126,24 +128,86 @@ def _scene(
     return scene.filter(ImageFilter.GaussianBlur(radius=max(1.0, height / 240)))
 
 
-def _caption(image: Image.Image, prompt: str, style: str | None) -> Image.Image:
-    """The prompt in a dark band at the bottom (legible on any palette), the style above it."""
-    width, height = image.size
-    size = max(10, height // 18)
-    font = ImageFont.load_default(size=size)
-    small = ImageFont.load_default(size=max(8, size * 2 // 3))
-    average_char = font.getlength("the quick brown fox jumps over a lazy dog") / 41
-    chars_per_line = max(12, int((width - 2 * size) / average_char))
-    lines = textwrap.wrap(prompt, chars_per_line, max_lines=3, placeholder=" …") or [""]
-    line_height = round(size * 1.25)
-    band_height = line_height * len(lines) + size
-    overlay = Image.new("RGBA", image.size, (0, 0, 0, 0))
+#: The caption band's colour: opaque, so a band zoomed in an earlier frame never shows through;
+#: dark grey, not black, so a colour grade's contrast stretch does not clip it (see media.colour).
+BAND_COLOUR = (40, 40, 48, 255)
+#: Most prompt lines the band holds; the last is cut with an ellipsis.
+MAX_LINES = 3
+#: The band stays below this fraction of the height: the zoom's focus is never lower (see
+#: ``local.LocalClips._motion``), so the painting a zoom pushes down stays under the band.
+BAND_TOP_MIN = 0.72
+
+
+def caption_band(prompt: str, style: str | None, width: int, height: int) -> Image.Image:
+    """The words of a frame: an opaque band at the bottom with the style, then the prompt.
+
+    RGBA of ``width``×``height``, transparent above the band, whose top row is even (whole
+    4:2:0 chroma rows, so a clip can paste it over each frame exactly). Sized from the short
+    side and wrapped by measured width, so the text fits a 9:16 frame as well as a 16:9 one.
+    The local clips draw the same band over every frame after the zoom: the text stays fixed.
+    """
+    size = max(9, min(width, height) // 24)
+    margin = size
+    text_font, small = font(size), font(max(8, size * 2 // 3))
+    line_height, small_height = round(size * 1.25), round(size * 2 // 3 * 1.3)
+    room = width - 2 * margin
+    most = MAX_LINES
+    lines = _wrap(prompt, text_font, room, most)
+    while lines and _band_height(len(lines), style, margin, line_height, small_height) > (
+        height * (1 - BAND_TOP_MIN)
+    ):
+        most -= 1
+        lines = _wrap(prompt, text_font, room, most)
+    band = _band_height(len(lines), style, margin, line_height, small_height)
+    top = min(height, height - band) // 2 * 2
+    overlay = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    if not lines and not style:
+        return overlay
     draw = ImageDraw.Draw(overlay)
-    draw.rectangle((0, height - band_height, width, height), fill=(10, 10, 14, 170))
-    y = height - band_height + size // 2
-    for line in lines:
-        draw.text((size, y), line, font=font, fill=(255, 255, 255, 255))
-        y += line_height
+    draw.rectangle((0, top, width, height), fill=BAND_COLOUR)
+    y = top + margin // 2
     if style:
-        draw.text((size, size // 2), style, font=small, fill=(255, 255, 255, 220))
-    return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+        draw.text((margin, y), fit_text(style, small, room), font=small, fill=(200, 200, 210, 255))
+        y += small_height
+    for line in lines:
+        draw.text((margin, y), line, font=text_font, fill=(255, 255, 255, 255))
+        y += line_height
+    return overlay
+
+
+def _band_height(lines: int, style: str | None, margin: int, line: int, small: int) -> int:
+    if not lines and not style:
+        return 0
+    return margin + (small if style else 0) + lines * line
+
+
+def _wrap(text: str, text_font: ImageFont.FreeTypeFont, room: int, max_lines: int) -> list[str]:
+    """``text`` in lines of at most ``room`` pixels; the last kept line ends in … if cut."""
+    if max_lines < 1:
+        return []
+    lines: list[str] = []
+    for word in text.split():
+        if lines and text_font.getlength(f"{lines[-1]} {word}") <= room:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    if len(lines) > max_lines:
+        lines = [
+            *lines[: max_lines - 1],
+            fit_text(" ".join(lines[max_lines - 1 :]) + " …", text_font, room),
+        ]
+    return [fit_text(line, text_font, room) for line in lines]
+
+
+def carries_band(rgb: np.ndarray, band: Image.Image) -> bool:
+    """Whether the image ``rgb`` already shows ``band`` (it was made by ``render_storyboard``
+    for the same words, or is a later frame of such a clip): only then may a clip draw it
+    fixed over every frame without changing the start image's look."""
+    alpha = np.asarray(band.getchannel("A"))
+    rows = np.flatnonzero(alpha.min(axis=1) == 255)
+    if not rows.size:
+        return False
+    expected = np.asarray(band.convert("RGB"), dtype=np.int16)[rows[0] :]
+    found = rgb[rows[0] :].astype(np.int16)
+    # Codec noise moves a few pixels a little; other words, or a picture, move many a lot.
+    return float((np.abs(found - expected).max(axis=2) > 64).mean()) < 0.02

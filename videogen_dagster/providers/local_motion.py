@@ -1,5 +1,8 @@
 """The local provider's clips: a slow zoom into the start image, rendered in numpy and Pillow.
 
+Words are not zoomed: the caption band is drawn over each frame after the motion, fixed on
+screen, so the zoom never cuts a line off.
+
 The zoom is exponential in time around a fixed focal point, so a chunk that starts on the
 previous chunk's last frame continues the same motion at the same speed: the seam is
 invisible. Frames are built directly as yuv420p planes (half the bytes of RGB, no colour
@@ -37,24 +40,56 @@ class Motion:
 
 
 def render_zoom_clip(
-    start_rgb: np.ndarray, dst: Path, *, fps: int, frames: int, motion: Motion
+    start_rgb: np.ndarray,
+    dst: Path,
+    *,
+    fps: int,
+    frames: int,
+    motion: Motion,
+    overlay: Image.Image | None = None,
 ) -> None:
-    """Encode ``frames`` frames of ``motion`` over ``start_rgb``; frame 0 is the image itself."""
+    """Encode ``frames`` frames of ``motion`` over ``start_rgb``; frame 0 is the image itself.
+
+    ``overlay`` (RGBA, opaque from an even row down, transparent above) is drawn over every
+    later frame after the zoom, so its text stays where it is while the picture moves.
+    """
     height, width, _ = start_rgb.shape
     planes = [Image.fromarray(p) for p in rgb_to_yuv420p(start_rgb)]
     rate = math.log1p(motion.zoom_per_second)
+    band = _band_planes(overlay) if overlay is not None else None
 
     def render(index: int) -> bytes:
         scale = math.exp(rate * index / fps)
         out = [_zoom(plane, scale, motion.focus) for plane in planes]
         if motion.drift:
             out = _creep(out, motion.drift * index / max(frames - 1, 1))
+        if band is not None and index:
+            out = [_paste_rows(plane, rows) for plane, rows in zip(out, band, strict=True)]
         return b"".join(p.tobytes() for p in out)
 
     # In the background: it stands for a remote API's servers, which take no core from us.
     encode_yuv420p_frames(
         _rendered(render, frames), dst, width=width, height=height, fps=fps, background=True
     )
+
+
+def _band_planes(overlay: Image.Image) -> tuple[np.ndarray, ...] | None:
+    """The overlay's opaque rows as Y, U, V planes (the rows from its first opaque one down)."""
+    alpha = np.asarray(overlay.getchannel("A"))
+    opaque = np.flatnonzero(alpha.min(axis=1) == 255)
+    if not opaque.size:
+        return None
+    top = int(opaque[0])
+    if top % 2 or not (alpha[top:] == 255).all():
+        raise ValueError("a clip overlay must be opaque from an even row to the bottom")
+    return rgb_to_yuv420p(np.asarray(overlay.convert("RGB"))[top:])
+
+
+def _paste_rows(plane: Image.Image, rows: np.ndarray) -> Image.Image:
+    """``plane`` with its bottom rows replaced by ``rows``."""
+    pixels = np.array(plane)
+    pixels[pixels.shape[0] - rows.shape[0] :] = rows
+    return Image.fromarray(pixels)
 
 
 def _rendered(render: Callable[[int], bytes], count: int) -> Iterator[bytes]:

@@ -20,6 +20,7 @@ from videogen_dagster.providers.errors import (
     PermanentProviderError,
     ProviderError,
     TransientProviderError,
+    UnsupportedRequestError,
 )
 
 if TYPE_CHECKING:
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
     import runwayml
 
 T = TypeVar("T")
+
+#: What a refusal is about when the vendor does not say which input it refused.
+PROMPT_OR_IMAGE = "prompt or image"
 
 #: Called before each sleep with (failed attempt number from 1, the error, the delay in seconds).
 OnRetry = Callable[[int, TransientProviderError, float], None]
@@ -181,6 +185,11 @@ def _from_status(
     detail = body_message or message
     if code == "insufficient_quota":
         return ProviderError(f"{vendor}: the account has no quota left ({detail})")
+    if status == 404 and code == "model_not_found":
+        return UnsupportedRequestError(
+            f"{vendor}: the model is not available to this API key (retired or not enabled): "
+            f"{detail}; configure a current model"
+        )
     if status in (408, 409, 429) or status >= 500:
         return TransientProviderError(
             f"{vendor}: HTTP {status}: {detail}", retry_after=parse_retry_after(headers)
@@ -188,7 +197,7 @@ def _from_status(
     if status in (401, 403):
         return ProviderError(f"{vendor}: HTTP {status}: check the API key ({detail})")
     if status in (400, 422):
-        refused = param if param in ("prompt", "image") else input_kind
+        refused = _refused_param(param, input_kind)
         what = "refused by moderation" if _is_moderation(code, detail) else "invalid input"
         return PermanentProviderError(
             f"{vendor}: {what} ({refused}): HTTP {status}: {detail}", input_kind=refused
@@ -196,9 +205,36 @@ def _from_status(
     return ProviderError(f"{vendor}: HTTP {status}: {detail}")
 
 
+def _refused_param(param: str, input_kind: str) -> str:
+    """The input a 400 names in ``param`` (``prompt``, ``image``, ``image[0]``), else the
+    caller's guess: ``input_kind``, which is ``PROMPT_OR_IMAGE`` when both were sent."""
+    if param == "prompt" or param.startswith("prompt"):
+        return "prompt"
+    if param.startswith("image"):
+        return "image"
+    return input_kind
+
+
 def _is_moderation(code: str, message: str) -> bool:
     text = f"{code} {message}".lower()
     return any(word in text for word in _MODERATION_WORDS)
+
+
+def _url_of(error: Exception) -> str:
+    """The request's URL without its query: where it went, never a credential (those travel in
+    headers, which are not shown)."""
+    request = getattr(error, "request", None)
+    url = getattr(request, "url", None)
+    if url is None:
+        return "(unknown URL)"
+    return str(url.copy_with(query=None, fragment=None))
+
+
+def _cause(error: Exception) -> str:
+    """The underlying network error in one line (``Connection refused``, a DNS failure)."""
+    cause = error.__cause__ or error.__context__
+    text = str(cause or error).strip().splitlines()
+    return text[-1] if text else type(cause or error).__name__
 
 
 def openai_error(error: openai.OpenAIError, *, input_kind: str = "prompt") -> ProviderError:
@@ -206,9 +242,11 @@ def openai_error(error: openai.OpenAIError, *, input_kind: str = "prompt") -> Pr
     import openai
 
     if isinstance(error, openai.APITimeoutError):
-        return TransientProviderError(f"openai: request timed out: {error}")
+        return TransientProviderError(f"openai: request to {_url_of(error)} timed out")
     if isinstance(error, openai.APIConnectionError):
-        return TransientProviderError(f"openai: connection failed: {error}")
+        return TransientProviderError(
+            f"openai: cannot connect to {_url_of(error)}: {_cause(error)}"
+        )
     if isinstance(error, openai.APIStatusError):
         return _from_status(
             "openai",
@@ -226,9 +264,11 @@ def runway_error(error: runwayml.RunwayMLError, *, input_kind: str = "prompt") -
     import runwayml
 
     if isinstance(error, runwayml.APITimeoutError):
-        return TransientProviderError(f"runway: request timed out: {error}")
+        return TransientProviderError(f"runway: request to {_url_of(error)} timed out")
     if isinstance(error, runwayml.APIConnectionError):
-        return TransientProviderError(f"runway: connection failed: {error}")
+        return TransientProviderError(
+            f"runway: cannot connect to {_url_of(error)}: {_cause(error)}"
+        )
     if isinstance(error, runwayml.APIStatusError):
         return _from_status(
             "runway",
@@ -244,19 +284,27 @@ def runway_error(error: runwayml.RunwayMLError, *, input_kind: str = "prompt") -
 def runway_task_failure(failure_code: str | None, failure: str, task_id: str) -> ProviderError:
     """Our error for a Runway task that ended FAILED.
 
-    Runway's task-failure codes (docs.dev.runwayml.com/errors/task-failures) split into
-    ``SAFETY.*`` / ``INPUT_PREPROCESSING.SAFETY.*`` (moderation, naming text or image),
-    ``ASSET.INVALID`` (an unusable image) and ``INTERNAL*`` (their side; they say to retry).
-    Moderation and invalid assets are permanent; internal failures are transient; any other
-    code fails the job without a retry, as a failed job is not worth paying for twice.
+    Runway's task-failure codes (docs.dev.runwayml.com/errors/task-failures): only moderation
+    (``SAFETY.*``, ``INPUT_PREPROCESSING.SAFETY.*``) and an unusable image (``ASSET.INVALID``)
+    are about the user's input: permanent, naming the prompt or the image. Everything else is
+    Runway's side or a third party's (``INTERNAL.*``, ``THIRD_PARTY.UNAVAILABLE``,
+    ``INPUT_PREPROCESSING.INTERNAL``, a code we do not know, no code at all): transient, so the
+    attempt is retried with back-off (a failed task is refunded) instead of blaming the prompt.
     """
     code = (failure_code or "").upper()
     prefix = f"runway task {task_id} failed ({failure_code or 'no code'}): {failure}"
-    if code.startswith("INTERNAL"):
-        return TransientProviderError(prefix)
-    if "SAFETY" in code:
-        kind = "image" if "IMAGE" in code else "prompt"
+    if code.startswith(("SAFETY.", "INPUT_PREPROCESSING.SAFETY.")):
+        kind = _refused_input_of(code)
         return PermanentProviderError(f"{prefix}; refused by moderation ({kind})", input_kind=kind)
-    if code.startswith("ASSET") or "IMAGE" in code:
+    if code == "ASSET.INVALID":
         return PermanentProviderError(f"{prefix}; invalid start image", input_kind="image")
-    return PermanentProviderError(prefix, input_kind="prompt")
+    return TransientProviderError(f"{prefix}; Runway's side, retried")
+
+
+def _refused_input_of(code: str) -> str:
+    """Which input a moderation code names: its text, its image, or (output) either."""
+    if "TEXT" in code:
+        return "prompt"
+    if "IMAGE" in code:
+        return "image"
+    return PROMPT_OR_IMAGE

@@ -1,47 +1,59 @@
 """Clips from Runway's image-to-video API through the official ``runwayml`` client.
 
-Chosen for its models (Gen-4 Turbo and Gen-4.5 make 5 and 10 s clips: our chunk length)
-and because the client takes a ``base_url``, so tests drive it against a server on loopback.
+Chosen for its models (``providers.clip_models``: Gen-4 Turbo and Gen-4.5 take any whole
+second from 2 to 10, Veo 3.1 4, 6 or 8, Kling 3.0 and Seedance 2 longer) and because the client
+takes a ``base_url``, so tests drive it against a server on loopback.
 
-A clip is one task: submit → record the task id in the journal at once → poll with our own
-deadline → download at once (output URLs expire) → probe. A step killed anywhere after the
-submit finds the id in its journal and polls the same task again instead of paying twice.
+A clip is one task: check the request against the model's table (nothing is paid for a size or
+length the model cannot make) → submit → record the task id in the journal at once → poll with
+our own deadline → download at once (output URLs expire) → probe. A step killed anywhere after
+the submit finds the id in its journal and polls the same task again instead of paying twice.
 
-Prices: Runway bills credits (USD 0.01 each); gen4_turbo costs 5 credits per second and
-gen4.5 12 (docs.dev.runwayml.com/guides/pricing, checked 2026-11). The table is a default;
-pass ``RunwaySettings.price_per_second`` for your contract. The credits a task reports are
-recorded beside our figure in ``Generated.details``.
+Throttling: a task over the account's concurrency tier waits in ``THROTTLED`` (tier 1 runs one
+or two at once). That time is Runway's queue, not a stuck task: it does not count against
+``poll_timeout`` (so it burns no retry), it is told to the step's log through
+``providers.notices``, and the seconds are recorded in ``Generated.details``.
+
+Prices come from the model table (USD per second); pass ``RunwaySettings.price_per_second`` for
+your contract. Runway's own figures are recorded beside ours in ``Generated.details``: the
+``estimatedCost`` of the create response (the most the task may charge) and the final
+``cost`` of the task, in credits.
 """
 
 from __future__ import annotations
 
-import base64
-import io
+import functools
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from videogen_dagster.providers.base import (
-    ClipGenerator,
-    ClipRequest,
-    Generated,
-    JobJournal,
-    Size,
+from videogen_dagster.providers.base import ClipRequest, Generated, JobJournal
+from videogen_dagster.providers.clip_jobs import (
+    ClipJobSettings,
+    JobClips,
+    JobStates,
+    fetch_verified_clip,
+    forget_job_if_corrupt,
+    prompt_text,
+    resume_or_submit,
+    start_image_data_uri,
+    wait_for_job,
 )
-from videogen_dagster.providers.errors import (
-    CorruptMediaError,
-    ProviderError,
-    TransientProviderError,
-    UnsupportedRequestError,
+from videogen_dagster.providers.clip_models import (
+    PRICES_CHECKED,
+    RUNWAY_CLIP_MODELS,
+    RUNWAY_MAX_SEED,
+    USD_PER_RUNWAY_CREDIT,
+    ClipModelSpec,
 )
+from videogen_dagster.providers.errors import CorruptMediaError, ProviderError
+from videogen_dagster.providers.notices import notice
 from videogen_dagster.providers.retry import (
-    RetrySettings,
     retry_with,
     runway_error,
     runway_task_failure,
 )
-from videogen_dagster.providers.verify import verify_clip
 
 if TYPE_CHECKING:
     import runwayml
@@ -51,61 +63,38 @@ PROVIDER_NAME = "runway"
 #: Runway accepts a base64 start image up to 5 MB as a data URI.
 MAX_DATA_URI_BYTES = 5 * 1024 * 1024
 
+#: Runway's task states: a task over the account's concurrency tier waits in ``THROTTLED``.
+_STATES = JobStates(done="SUCCEEDED", queued="THROTTLED", queue_setting="throttle_timeout")
 
-@dataclass(frozen=True)
-class RunwayModel:
-    """What one Runway image-to-video model can make: clip lengths and a ratio per aspect."""
-
-    clip_lengths: tuple[float, ...]
-    sizes: Mapping[str, Size]
+#: Task states that will never deliver: the task leaves the journal.
+_ENDED = ("FAILED", "CANCELLED")
 
 
-#: Gen-4 ratios for the spec's aspect ratios (Runway also makes 4:3, 3:4 and 21:9 ones).
-_GEN4_SIZES = {"16:9": Size(1280, 720), "9:16": Size(720, 1280), "1:1": Size(960, 960)}
+#: The models we plan chunks for, with their lengths, sizes, prices and prompt limits.
+RUNWAY_MODELS: Mapping[str, ClipModelSpec] = RUNWAY_CLIP_MODELS
 
-#: The models we plan chunks for; their ratios are the ``ratio`` literals of ``runwayml``.
-RUNWAY_MODELS: Mapping[str, RunwayModel] = {
-    "gen4_turbo": RunwayModel(clip_lengths=(5.0, 10.0), sizes=_GEN4_SIZES),
-    "gen4.5": RunwayModel(clip_lengths=(5.0, 10.0), sizes=_GEN4_SIZES),
+#: USD per second of clip, per model (credits per second x USD 0.01 per credit).
+DEFAULT_PRICE_PER_SECOND: Mapping[str, float] = {
+    name: spec.usd_per_second for name, spec in RUNWAY_CLIP_MODELS.items()
 }
 
-#: USD per second of clip (credits per second x USD 0.01 per credit).
-DEFAULT_PRICE_PER_SECOND: Mapping[str, float] = {"gen4_turbo": 0.05, "gen4.5": 0.12}
-
 
 @dataclass(frozen=True)
-class RunwaySettings:
-    """Runway backend settings; the key comes from ``RUNWAYML_API_SECRET`` upstream.
+class RunwaySettings(ClipJobSettings):
+    """Runway backend settings (``ClipJobSettings``); the key comes from
+    ``RUNWAYML_API_SECRET`` upstream.
 
-    ``poll_timeout`` bounds one step's wait for a task (Runway's own poll helper can wait
-    forever); a task still running then fails the attempt with a transient error, and its id
-    stays in the journal, so the next attempt resumes it.
+    Time a task spends ``THROTTLED`` (queued behind the account's concurrency tier) does not
+    count against ``poll_timeout``; ``throttle_timeout`` bounds that wait separately.
     """
 
-    api_key: str = field(repr=False)
-    base_url: str | None = None
+    models = RUNWAY_MODELS
+    key_variable = "RUNWAYML_API_SECRET"
+
     model: str = "gen4_turbo"
     price_per_second: Mapping[str, float] = field(default_factory=lambda: DEFAULT_PRICE_PER_SECOND)
-    poll_interval: float = 5.0
-    poll_timeout: float = 600.0
-    download_timeout: float = 120.0
-    request_timeout: float = 60.0
-    #: How far a downloaded clip may be from the asked duration before it counts as corrupt.
-    duration_tolerance: float = 0.25
-    retry: RetrySettings = RetrySettings()
-
-    def __post_init__(self) -> None:
-        if not self.api_key:
-            raise ValueError("RunwaySettings.api_key is empty: set RUNWAYML_API_SECRET")
-        if self.model not in RUNWAY_MODELS:
-            raise ValueError(
-                f"RunwaySettings.model {self.model!r} is not one we can plan for; "
-                f"use one of {', '.join(sorted(RUNWAY_MODELS))}"
-            )
-        if self.model not in self.price_per_second:
-            raise ValueError(
-                f"RunwaySettings.model {self.model!r} has no entry in price_per_second: add it"
-            )
+    base_url: str | None = None
+    throttle_timeout: float = 6 * 3600.0
 
     def client(self) -> runwayml.RunwayML:
         """A client that never retries by itself: ``retry_with`` owns the attempts."""
@@ -119,10 +108,11 @@ class RunwaySettings:
         )
 
 
-class RunwayClips(ClipGenerator):
+class RunwayClips(JobClips):
     """Runway image-to-video clips at the model's own sizes and lengths."""
 
     name = PROVIDER_NAME
+    settings: RunwaySettings
 
     def __init__(
         self,
@@ -132,71 +122,74 @@ class RunwayClips(ClipGenerator):
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        spec = RUNWAY_MODELS[settings.model]
-        self.settings = settings
-        self.model = settings.model
-        self.clip_lengths = spec.clip_lengths
-        self.sizes = spec.sizes
+        super().__init__(settings, sleep=sleep, clock=clock)
         self._client = client or settings.client()
-        self._sleep = sleep
-        self._clock = clock
-
-    def estimate_cost(self, request: ClipRequest) -> float:
-        return round(self.settings.price_per_second[self.model] * request.duration, 6)
 
     def generate_clip(self, request: ClipRequest, journal: JobJournal | None = None) -> Generated:
-        ratio = self._check(request)
-        task_id = self._resume(journal)
-        if task_id is None:
-            task_id = self._submit(request, ratio)
-            if journal is not None:
-                journal.record(task_id)
-        task = self._wait(task_id, journal)
-        try:
+        body = self._create_body(request)
+        task_id, estimated_credits = resume_or_submit(
+            journal,
+            job="runway task",
+            can_deliver=self._can_deliver,
+            submit=lambda: self._submit(body),
+        )
+        self._compare_estimate(task_id, estimated_credits, request)
+        task, throttled = self._wait(task_id, journal)
+        with forget_job_if_corrupt(journal):
             data, info = self._download_verified(task_id, task.output, request)
-        except CorruptMediaError:
-            # The task's output is bad, not just this download: let the next attempt pay for
-            # a fresh task rather than fetch the same broken file forever.
-            if journal is not None:
-                journal.clear()
-            raise
         credits = getattr(getattr(task, "cost", None), "credits", None)
-        return Generated(
-            data=data,
-            media_type="video/mp4",
-            cost=round(self.settings.price_per_second[self.model] * request.duration, 6),
-            provider=self.name,
-            model=self.model,
-            job_id=task_id,
-            details={
-                "ratio": ratio,
+        return self._generated(
+            data,
+            request,
+            task_id,
+            {
+                "ratio": body.get("ratio"),
                 "duration": info.duration,
                 "fps": info.fps,
                 "credits": credits,
+                "estimated_credits": estimated_credits,
+                "throttled_seconds": round(throttled, 3),
             },
         )
 
-    def _check(self, request: ClipRequest) -> str:
-        """Runway's ``ratio`` for the request, or a clear error before anything is paid."""
-        if request.duration not in self.clip_lengths:
-            raise UnsupportedRequestError(
-                f"{self.name} ({self.model}) makes clips of {self.clip_lengths} s, "
-                f"not {request.duration:g} s"
-            )
-        if request.size not in self.sizes.values():
-            made = ", ".join(f"{size} ({aspect})" for aspect, size in self.sizes.items())
-            raise UnsupportedRequestError(
-                f"{self.name} ({self.model}) cannot make a {request.size} clip; it makes {made}"
-            )
-        return f"{request.size.width}:{request.size.height}"
+    def _compare_estimate(self, task_id: str, credits: float | None, request: ClipRequest) -> None:
+        """Tell the log when Runway's estimate exceeds our price table: the budget reserved
+        our figure, so a stale table shows here first."""
+        ours = self.estimate_cost(request)
+        if credits is None or credits * USD_PER_RUNWAY_CREDIT <= ours + 1e-9:
+            return
+        notice(
+            f"runway task {task_id}: Runway estimates {credits:g} credits "
+            f"(${credits * USD_PER_RUNWAY_CREDIT:.2f}), above our ${ours:.2f} for {self.model}; "
+            f"update price_per_second (the table was checked {PRICES_CHECKED})"
+        )
 
-    def _resume(self, journal: JobJournal | None) -> str | None:
-        """The journal's task id if that task can still deliver, else ``None`` (submit anew)."""
+    def _create_body(self, request: ClipRequest) -> dict[str, Any]:
+        """The create call's arguments, or a clear error before anything is paid.
+
+        The size must be one the model makes and the duration one of its whole seconds (a
+        5.9 s request is refused, never rounded); the prompt is cut to the model's limit in
+        UTF-16 code units, as Runway counts them; the seed is brought into Runway's range.
+        """
+        duration = self.table.check_duration(request.duration)
+        self.table.check_size(request.size)
+        body: dict[str, Any] = {
+            "model": self.model,
+            "prompt_image": start_image_data_uri(
+                request.start_image, request.size, PROVIDER_NAME, max_bytes=MAX_DATA_URI_BYTES
+            ),
+            "prompt_text": prompt_text(request, self.table.prompt_limit, PROVIDER_NAME),
+            "ratio": f"{request.size.width}:{request.size.height}",
+            "duration": duration,
+            **self.table.request_extras,
+        }
+        if self.table.accepts_seed:
+            body["seed"] = request.seed % (RUNWAY_MAX_SEED + 1)
+        return body
+
+    def _can_deliver(self, task_id: str) -> bool:
+        """Whether the journal's task is still known to Runway and has not failed."""
         import runwayml
-
-        task_id = journal.lookup() if journal is not None else None
-        if task_id is None:
-            return None
 
         def retrieve() -> Any:
             try:
@@ -207,35 +200,29 @@ class RunwayClips(ClipGenerator):
                 raise runway_error(error) from error
 
         task = retry_with(self.settings.retry, retrieve, sleep=self._sleep)
-        if task is None or task.status in ("FAILED", "CANCELLED"):
-            assert journal is not None
-            journal.clear()
-            return None
-        return task_id
+        return task is not None and task.status not in _ENDED
 
-    def _submit(self, request: ClipRequest, ratio: str) -> str:
+    def _submit(self, body: dict[str, Any]) -> tuple[str, float | None]:
+        """The new task's id and the credits Runway estimates it may charge (if it says)."""
         import runwayml
 
-        prompt_image = _start_image_data_uri(request.start_image, request.size)
-
-        def create() -> str:
+        def create() -> tuple[str, float | None]:
             try:
-                created = self._client.image_to_video.create(
-                    model=self.model,  # type: ignore[arg-type]  # checked against RUNWAY_MODELS
-                    prompt_image=prompt_image,
-                    prompt_text=_prompt_text(request),
-                    ratio=ratio,  # type: ignore[arg-type]
-                    duration=int(request.duration),
-                    seed=request.seed % 4_294_967_296,
-                )
+                created = self._client.image_to_video.create(**body)
             except runwayml.RunwayMLError as error:
                 raise runway_error(error, input_kind="prompt") from error
-            return created.id
+            estimate = getattr(getattr(created, "estimated_cost", None), "credits", None)
+            return created.id, estimate
 
         return retry_with(self.settings.retry, create, sleep=self._sleep)
 
-    def _wait(self, task_id: str, journal: JobJournal | None) -> Any:
-        """The task once SUCCEEDED, polling every ``poll_interval`` until ``poll_timeout``."""
+    def _wait(self, task_id: str, journal: JobJournal | None) -> tuple[Any, float]:
+        """The task once SUCCEEDED and the seconds it spent THROTTLED.
+
+        Polls every ``poll_interval``. Each interval counts towards the limit of the state the
+        task was in when it began: ``throttle_timeout`` for THROTTLED, ``poll_timeout`` for
+        any other, so a long queue behind the account's tier is waited out without failing.
+        """
         import runwayml
 
         def retrieve() -> Any:
@@ -244,23 +231,42 @@ class RunwayClips(ClipGenerator):
             except runwayml.RunwayMLError as error:
                 raise runway_error(error) from error
 
-        deadline = self._clock() + self.settings.poll_timeout
-        while True:
-            task = retry_with(self.settings.retry, retrieve, sleep=self._sleep)
-            if task.status == "SUCCEEDED":
-                return task
-            if task.status in ("FAILED", "CANCELLED"):
-                if journal is not None:
-                    journal.clear()
-                if task.status == "CANCELLED":
-                    raise ProviderError(f"runway task {task_id} was cancelled")
-                raise runway_task_failure(task.failure_code, task.failure, task_id)
-            if self._clock() >= deadline:
-                raise TransientProviderError(
-                    f"runway task {task_id} still {task.status} after "
-                    f"{self.settings.poll_timeout:g} s; the next attempt resumes it"
-                )
-            self._sleep(self.settings.poll_interval)
+        return wait_for_job(
+            f"runway task {task_id}",
+            lambda: retry_with(self.settings.retry, retrieve, sleep=self._sleep),
+            lambda task: task.status,
+            _STATES,
+            interval=self.settings.poll_interval,
+            poll_timeout=self.settings.poll_timeout,
+            queue_timeout=self.settings.throttle_timeout,
+            sleep=self._sleep,
+            clock=self._clock,
+            on_change=functools.partial(self._tell_status, task_id, journal),
+        )
+
+    def _tell_status(
+        self,
+        task_id: str,
+        journal: JobJournal | None,
+        task: Any,
+        previous: str | None,
+        status: str,
+        throttled: float,
+    ) -> None:
+        """Tell the log of the queue, and end the wait for a task that failed."""
+        if status == "THROTTLED":
+            notice(
+                f"runway task {task_id} ({self.model}) is THROTTLED: queued behind the "
+                "account's concurrency limit; this wait does not count against poll_timeout"
+            )
+        elif previous == "THROTTLED":
+            notice(f"runway task {task_id} left the queue ({status}) after {throttled:.0f} s")
+        if status in _ENDED:
+            if journal is not None:
+                journal.clear()
+            if status == "CANCELLED":
+                raise ProviderError(f"runway task {task_id} was cancelled")
+            raise runway_task_failure(task.failure_code, task.failure, task_id)
 
     def _download_verified(
         self, task_id: str, first_urls: list[str], request: ClipRequest
@@ -279,53 +285,12 @@ class RunwayClips(ClipGenerator):
             output = urls.pop()
             if not output:
                 raise CorruptMediaError(f"runway task {task_id} succeeded without an output URL")
-            data = _download(output[0], self.settings.download_timeout, task_id)
-            return data, verify_clip(
-                data,
-                request.size,
-                request.duration,
-                source=f"runway task {task_id}",
+            return fetch_verified_clip(
+                output[0],
+                request,
+                job=f"runway task {task_id}",
+                timeout=self.settings.download_timeout,
                 tolerance=self.settings.duration_tolerance,
             )
 
         return retry_with(self.settings.retry, attempt, sleep=self._sleep)
-
-
-def _prompt_text(request: ClipRequest) -> str:
-    text = request.prompt if not request.style else f"{request.prompt}. Style: {request.style}"
-    return text[:1000]  # Runway's limit; the start image carries the rest
-
-
-def _start_image_data_uri(start_image: bytes, size: Size) -> str:
-    """The start image at exactly ``size`` as a data URI, as JPEG if PNG exceeds Runway's 5 MB."""
-    from videogen_dagster.media import MediaError, resize_exact
-
-    try:
-        png = resize_exact(start_image, size)
-    except MediaError as error:
-        raise UnsupportedRequestError(f"runway: the start image cannot be read: {error}") from error
-    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    if len(uri) <= MAX_DATA_URI_BYTES:
-        return uri
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.open(io.BytesIO(png)).convert("RGB").save(buffer, format="JPEG", quality=92)
-    return "data:image/jpeg;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _download(url: str, timeout: float, task_id: str) -> bytes:
-    import httpx
-
-    try:
-        response = httpx.get(url, timeout=timeout, follow_redirects=True)
-    except httpx.TimeoutException as error:
-        raise TransientProviderError(f"runway task {task_id}: download timed out") from error
-    except httpx.TransportError as error:
-        raise TransientProviderError(f"runway task {task_id}: download failed: {error}") from error
-    if response.status_code != 200:
-        # 403/404 is an expired URL, 5xx the CDN: both are worth a retry with fresh URLs.
-        raise TransientProviderError(
-            f"runway task {task_id}: download answered HTTP {response.status_code}"
-        )
-    return response.content

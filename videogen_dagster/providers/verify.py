@@ -84,3 +84,18 @@ def _audio_packet_seconds(data: bytes) -> float:
             return float(ticks * stream.time_base)
     except av.FFmpegError as exc:
         raise CorruptMediaError(f"music does not decode: {exc}") from exc
+
+
+def verify_speech(data: bytes, *, source: str) -> float:
+    """The speech's length in seconds, if it decodes to some audible sound."""
+    from videogen_dagster.media.audio import MIX_RATE, decode_audio_bytes
+
+    try:
+        samples = decode_audio_bytes(data, ".wav")
+    except MediaError as exc:
+        raise CorruptMediaError(f"{source} returned unreadable speech: {exc}") from exc
+    if samples.size < MIX_RATE // 20 or float(abs(samples).max(initial=0.0)) < 1e-3:
+        raise CorruptMediaError(
+            f"{source} returned {samples.size / MIX_RATE:.2f} s of speech with no sound in it"
+        )
+    return samples.size / MIX_RATE

@@ -20,6 +20,15 @@ class StoreKeyError(ValueError):
     """A key that could name something outside the store's root."""
 
 
+class StoreUnavailableError(Exception):
+    """The store cannot be used at all: not a folder, not writable, no such bucket, credentials
+    refused, endpoint unreachable.
+
+    An error of the environment, not of one file or one call: the message is one line that
+    names the store and what to change, and retrying the step cannot help.
+    """
+
+
 def validate_key(key: str) -> str:
     """``key`` unchanged if it is a safe relative path, else ``StoreKeyError``."""
     if not key or key.startswith("/") or "\\" in key or "\x00" in key:
@@ -66,6 +75,29 @@ class Store(ABC):
     @abstractmethod
     def delete(self, key: str) -> None:
         """Remove ``key``; no error when it is absent."""
+
+    @abstractmethod
+    def check_usable(self) -> None:
+        """Raise ``StoreUnavailableError`` unless files can be written here; run before a render."""
+
+    # Conditional writes, for claims that several processes race for (see ``claims``).
+    # A version is an opaque token of one state of an object (an ETag, a content digest).
+
+    @abstractmethod
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        """Create ``key`` holding ``data`` only if it does not exist; its version, else None."""
+
+    @abstractmethod
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        """The object's bytes and version, or None when it does not exist."""
+
+    @abstractmethod
+    def replace_if(self, key: str, data: bytes, version: str) -> str | None:
+        """Replace ``key`` only if it still is at ``version``; the new version, else None."""
+
+    @abstractmethod
+    def delete_if(self, key: str, version: str) -> bool:
+        """Delete ``key`` only if it still is at ``version``; whether it was deleted."""
 
     def read_text(self, key: str) -> str:
         return self.read_bytes(key).decode("utf-8")

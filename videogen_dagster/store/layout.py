@@ -7,12 +7,15 @@ a video id cannot, so no video can collide with them.
 
 from __future__ import annotations
 
+import re
 from pathlib import PurePosixPath
 
 from videogen_dagster.store.base import validate_key
 
 CACHE_PREFIX = ".cache"
 JOBS_PREFIX = ".jobs"
+CLAIMS_PREFIX = ".claims"
+STEPS_PREFIX = ".steps"
 
 
 def _video(video_id: str, *parts: str) -> str:
@@ -30,8 +33,11 @@ def input_prefix(video_id: str) -> str:
 
 def input_reference(video_id: str, index: int, relative_path: str) -> str:
     """A registered copy of the spec's ``index``-th reference image (named by index: a user's
-    file name may hold characters a store key may not)."""
+    file name may hold characters a store key may not; so may its suffix, which is kept only
+    when it is plain letters and digits)."""
     suffix = PurePosixPath(relative_path).suffix.lower()
+    if not re.fullmatch(r"\.[a-z0-9]{1,10}", suffix):
+        suffix = ""
     return _video(video_id, "input", f"reference-{index:02d}{suffix}")
 
 
@@ -73,6 +79,19 @@ def music(video_id: str) -> str:
     return _video(video_id, "music.m4a")
 
 
+def narration(video_id: str, beat_index: int) -> str:
+    """A beat's speech as it is laid in the video: fitted to the beat, at the mix's rate."""
+    return _video(video_id, "narration", f"beat-{beat_index:03d}.wav")
+
+
+def captions_srt(video_id: str) -> str:
+    return _video(video_id, "captions.srt")
+
+
+def captions_vtt(video_id: str) -> str:
+    return _video(video_id, "captions.vtt")
+
+
 def final_video(video_id: str) -> str:
     return _video(video_id, "final.mp4")
 
@@ -104,3 +123,18 @@ def cached_plan(fingerprint: str) -> str:
 
 def clip_job(fingerprint: str) -> str:
     return validate_key(f"{JOBS_PREFIX}/{fingerprint}.json")
+
+
+def generation_claim(fingerprint: str) -> str:
+    """Who is generating ``fingerprint`` right now (see ``claims``); gone once it is cached."""
+    return validate_key(f"{CLAIMS_PREFIX}/{fingerprint}.json")
+
+
+def step_output(parts: tuple[str, ...]) -> str:
+    """A pickled step output (see ``defs/io_manager``), for a store every worker reaches.
+
+    ``parts`` are Dagster's names (asset key and partition, or run id, step key, output and
+    mapping key); a character a key may not hold is written as ``@`` and its hex code.
+    """
+    escaped = (re.sub(r"[^A-Za-z0-9_.=+-]", lambda m: f"@{ord(m.group()):x}", p) for p in parts)
+    return validate_key("/".join((STEPS_PREFIX, *escaped)))

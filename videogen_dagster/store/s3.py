@@ -20,7 +20,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Self
 
 from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
-from videogen_dagster.store.base import Store, validate_key
+from videogen_dagster.store.base import Store, StoreUnavailableError, validate_key
 from videogen_dagster.store.inbox import InboxEntry, SpecInbox
 from videogen_dagster.turns import waiting
 
@@ -75,6 +75,57 @@ def _is_conflict(error: Exception) -> bool:
     return code in ("412", "PreconditionFailed", "409", "ConditionalRequestConflict")
 
 
+_REFUSED_CREDENTIALS = {
+    "403",
+    "AccessDenied",
+    "InvalidAccessKeyId",
+    "SignatureDoesNotMatch",
+    "ExpiredToken",
+    "InvalidToken",
+    "TokenRefreshRequired",
+}
+
+
+def _unavailable(location: _S3Location, error: Exception) -> StoreUnavailableError | None:
+    """The one line a user acts on when ``error`` means the store as a whole cannot be used.
+
+    None for errors about one object (a missing key, a lost conditional write). Never names a
+    credential's value, only where credentials come from.
+    """
+    from botocore.exceptions import (
+        ClientError,
+        NoCredentialsError,
+        PartialCredentialsError,
+    )
+    from botocore.exceptions import ConnectionError as EndpointUnreachable
+
+    store = f"S3 store s3://{location.bucket}/{location.prefix}"
+    endpoint = location.client.meta.endpoint_url
+    if isinstance(error, EndpointUnreachable):
+        return StoreUnavailableError(
+            f"{store}: cannot reach the endpoint {endpoint} ({type(error).__name__}): "
+            "check VIDEOGEN_S3_ENDPOINT_URL and that the server is running"
+        )
+    if isinstance(error, NoCredentialsError | PartialCredentialsError):
+        return StoreUnavailableError(
+            f"{store}: no usable AWS credentials ({error}): set AWS_ACCESS_KEY_ID and "
+            "AWS_SECRET_ACCESS_KEY (or an AWS profile)"
+        )
+    if isinstance(error, ClientError):
+        code = str(error.response.get("Error", {}).get("Code", ""))
+        if code == "NoSuchBucket":
+            return StoreUnavailableError(
+                f"{store}: the bucket {location.bucket!r} does not exist at {endpoint}: "
+                "create it, or give --store or VIDEOGEN_STORE an existing bucket"
+            )
+        if code in _REFUSED_CREDENTIALS:
+            return StoreUnavailableError(
+                f"{store}: {endpoint} refused the request ({code}): check AWS_ACCESS_KEY_ID, "
+                "AWS_SECRET_ACCESS_KEY and the bucket's permissions"
+            )
+    return None
+
+
 class _S3Location:
     """A bucket and a key prefix, reached through one boto3 client."""
 
@@ -82,6 +133,7 @@ class _S3Location:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self._bucket_checked = False
 
     @classmethod
     def from_uri(
@@ -89,6 +141,18 @@ class _S3Location:
     ) -> Self:
         bucket, prefix = parse_s3_uri(uri)
         return cls(s3_client(endpoint_url, region_name), bucket, prefix)
+
+    @contextmanager
+    def _calling(self) -> Iterator[None]:
+        """A call to the endpoint: a marked wait, and an unusable store reads as one line."""
+        try:
+            with waiting():
+                yield
+        except Exception as error:
+            unavailable = _unavailable(self, error)
+            if unavailable is not None:
+                raise unavailable from None
+            raise
 
 
 class S3Store(_S3Location, Store):
@@ -107,12 +171,17 @@ class S3Store(_S3Location, Store):
         from botocore.exceptions import ClientError
 
         try:
-            with waiting():
+            with self._calling():
                 self.client.head_object(Bucket=self.bucket, Key=self._key(key))
         except ClientError as error:
-            if _is_missing(error):
-                return False
-            raise
+            if not _is_missing(error):
+                raise
+            # A HEAD of a key in a missing bucket is a bare 404 too: make sure, once, that
+            # "absent" is not "the bucket is gone" (read as "never registered" otherwise).
+            if not self._bucket_checked:
+                self.check_usable()
+                self._bucket_checked = True
+            return False
         return True
 
     def read_bytes(self, key: str) -> bytes:
@@ -123,7 +192,7 @@ class S3Store(_S3Location, Store):
         from botocore.exceptions import ClientError
 
         try:
-            with waiting():
+            with self._calling():
                 response = self.client.get_object(Bucket=self.bucket, Key=self._key(key))
                 body = response["Body"].read()
         except ClientError as error:
@@ -133,7 +202,7 @@ class S3Store(_S3Location, Store):
         return body, response.get("ETag")
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
-        with waiting():
+        with self._calling():
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=self._key(key),
@@ -145,7 +214,7 @@ class S3Store(_S3Location, Store):
     def write_file(self, key: str, path: Path, content_type: str | None = None) -> str:
         # upload_file switches to multipart for big files; S3 shows the object only once
         # CompleteMultipartUpload succeeds, so the key never holds a partial file.
-        with waiting():
+        with self._calling():
             self.client.upload_file(
                 str(path),
                 self.bucket,
@@ -162,7 +231,7 @@ class S3Store(_S3Location, Store):
             # Same file name as the key: ffmpeg picks demuxers by suffix.
             path = Path(folder) / PurePosixPath(key).name
             try:
-                with waiting():
+                with self._calling():
                     self.client.download_file(self.bucket, self._key(key), str(path))
             except ClientError as error:
                 if _is_missing(error):
@@ -188,7 +257,7 @@ class S3Store(_S3Location, Store):
             except FileNotFoundError:
                 current, condition = b"", {"IfNoneMatch": "*"}
             try:
-                with waiting():
+                with self._calling():
                     self.client.put_object(
                         Bucket=self.bucket,
                         Key=self._key(key),
@@ -209,14 +278,73 @@ class S3Store(_S3Location, Store):
         base = self._key(prefix.rstrip("/")) + "/" if prefix.strip("/") else self.prefix
         keys = []
         paginator = self.client.get_paginator("list_objects_v2")
-        with waiting():
+        with self._calling():
             for page in paginator.paginate(Bucket=self.bucket, Prefix=base):
                 keys.extend(item["Key"][len(self.prefix) :] for item in page.get("Contents", ()))
         return iter(sorted(keys))
 
     def delete(self, key: str) -> None:
-        with waiting():
+        with self._calling():
             self.client.delete_object(Bucket=self.bucket, Key=self._key(key))
+
+    def check_usable(self) -> None:
+        """The bucket exists and these credentials may use it (one HEAD request)."""
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._calling():
+                self.client.head_bucket(Bucket=self.bucket)
+        except ClientError as error:
+            # HEAD answers carry no error body: a missing bucket is a bare 404.
+            if _is_missing(error):
+                error.response.setdefault("Error", {})["Code"] = "NoSuchBucket"
+            raise _unavailable(self, error) or error from None
+
+    # Conditional writes: ``IfNoneMatch="*"`` creates only a missing object, ``IfMatch`` acts
+    # only on the ETag read; a lost race answers 412 (409 while another write is in flight).
+
+    def create_exclusive(self, key: str, data: bytes) -> str | None:
+        return self._put_if(key, data, IfNoneMatch="*")
+
+    def read_versioned(self, key: str) -> tuple[bytes, str] | None:
+        try:
+            body, etag = self._get(key)
+        except FileNotFoundError:
+            return None
+        return body, etag or ""
+
+    def replace_if(self, key: str, data: bytes, version: str) -> str | None:
+        return self._put_if(key, data, IfMatch=version)
+
+    def delete_if(self, key: str, version: str) -> bool:
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._calling():
+                self.client.delete_object(Bucket=self.bucket, Key=self._key(key), IfMatch=version)
+        except ClientError as error:
+            if _is_conflict(error) or _is_missing(error):
+                return False
+            raise
+        return True
+
+    def _put_if(self, key: str, data: bytes, **condition: str) -> str | None:
+        from botocore.exceptions import ClientError
+
+        try:
+            with self._calling():
+                response = self.client.put_object(
+                    Bucket=self.bucket,
+                    Key=self._key(key),
+                    Body=data,
+                    ContentType=content_type_for(key),
+                    **condition,
+                )
+        except ClientError as error:
+            if _is_conflict(error) or _is_missing(error):
+                return None
+            raise
+        return response["ETag"]
 
 
 class S3Inbox(_S3Location, SpecInbox):

@@ -79,7 +79,7 @@ SPLITS = [
     pytest.param(15, (5, 10), [(10, 10), (5, 5)], id="longest-first"),
     pytest.param(20, (5, 10), [(10, 10), (10, 10)], id="two-long-clips"),
     pytest.param(12, (5, 10), [(10, 10), (2, 5)], id="trim-shortest"),
-    pytest.param(7, (10, 5), [(5, 5), (2, 5)], id="lengths-in-any-order"),
+    pytest.param(7, (10, 5), [(7, 10)], id="lengths-in-any-order-one-clip-over-two-of-equal-cost"),
     pytest.param(5.5, (5, 10), [(5.5, 10)], id="tiny-rest-absorbed-by-longer-clip"),
     pytest.param(10.5, (5,), [(5, 5), (4.5, 5), (1, 5)], id="tiny-rest-made-one-second"),
     pytest.param(5.5, (5,), [(4.5, 5), (1, 5)], id="tiny-rest-after-one-clip"),
@@ -213,3 +213,80 @@ def test_orphan_is_named(plan, produced, orphan, words):
     assert orphan in caught.value.orphans
     assert f"chunk {orphan} (beat " in str(caught.value)
     assert words in str(caught.value)
+
+
+# ------------------------------------------------- exact lengths: the cheapest plan per beat
+
+# beat seconds -> (generated clip lengths, USD) per model; gen4_turbo takes any whole 2-10 s
+# at USD 0.05/s, veo3.1 4, 6 or 8 s at USD 0.20/s, and the old planner's 5/10 s at 0.05/s
+EXACT = [
+    pytest.param("gen4_turbo", 2.5, [3], 0.15, id="gen4_turbo-2.5s-one-3s-clip"),
+    pytest.param("gen4_turbo", 3, [3], 0.15, id="gen4_turbo-3s-exact"),
+    pytest.param("gen4_turbo", 7, [7], 0.35, id="gen4_turbo-7s-exact"),
+    pytest.param("gen4_turbo", 12, [10, 2], 0.60, id="gen4_turbo-12s-exact-longest-first"),
+    pytest.param("veo3.1", 2.5, [4], 0.80, id="veo-2.5s-shortest-clip-trimmed"),
+    pytest.param("veo3.1", 3, [4], 0.80, id="veo-3s-shortest-clip-trimmed"),
+    pytest.param("veo3.1", 7, [8], 1.60, id="veo-7s-one-8s-clip"),
+    pytest.param("veo3.1", 12, [8, 4], 2.40, id="veo-12s-exact-two-clips"),
+]
+
+
+@pytest.mark.parametrize(("model", "seconds", "generated", "usd"), EXACT)
+def test_exact_length_plans_pay_for_the_cheapest_cover(model, seconds, generated, usd):
+    from videogen_dagster.providers.clip_models import RUNWAY_CLIP_MODELS
+
+    table = RUNWAY_CLIP_MODELS[model]
+    plan = plan_chunks(_validated([seconds, 5]), table.clip_lengths)
+    beat = plan.chunks_of_beat(0)
+    assert [c.generate_duration for c in beat] == generated
+    assert sum(c.duration for c in beat) == pytest.approx(seconds)
+    assert sum(table.cost(c.generate_duration) for c in beat) == pytest.approx(usd)
+    # What the old 5/10 s planner paid for the same beat, at the same price per second.
+    old = plan_chunks(_validated([seconds, 5]), (5.0, 10.0)).chunks_of_beat(0)
+    assert sum(table.cost(c.generate_duration) for c in beat) <= sum(
+        table.cost(c.generate_duration) for c in old
+    )
+
+
+def test_generated_seconds_is_what_is_paid_for():
+    plan = plan_chunks(_validated([2.5, 12]), tuple(range(2, 11)))
+    assert [c.generate_duration for c in plan.chunks] == [3.0, 10.0, 2.0]
+    assert plan.generated_seconds == 15.0
+
+
+def test_a_clip_price_that_is_not_per_second_changes_the_plan():
+    """Priced per clip (10 s for the price of 5 s + 20 %), one long clip beats two short ones."""
+    lengths = (5.0, 10.0)
+    per_second = plan_chunks(_validated([10, 5]), lengths, clip_cost=None).chunks_of_beat(0)
+    assert [c.generate_duration for c in per_second] == [10.0]
+    flat = {5.0: 1.0, 10.0: 3.0}  # a 10 s clip costs more than two 5 s clips
+    by_clip = plan_chunks(_validated([10, 5]), lengths, clip_cost=flat.__getitem__)
+    assert [c.generate_duration for c in by_clip.chunks_of_beat(0)] == [5.0, 5.0]
+
+
+def _brute_force_cost(frames: int, lengths: list[int], floor: int) -> int:
+    """The fewest generated frames of any multiset of clips that covers ``frames``."""
+    best = None
+    stack: list[tuple[int, ...]] = [()]
+    while stack:
+        clips = stack.pop()
+        reached = sum(clips)
+        if reached >= frames:
+            if len(clips) == 1 or sum(min(floor, c) for c in clips) <= frames:
+                best = reached if best is None else min(best, reached)
+            continue
+        stack += [(*clips, length) for length in lengths if not clips or length <= clips[-1]]
+    assert best is not None
+    return best
+
+
+@pytest.mark.parametrize("seed", range(30))
+def test_no_cover_is_cheaper_than_the_plan(seed):
+    rng = random.Random(seed)
+    fps = rng.choice([12, 24, 25])
+    lengths = rng.choice([(2, 3, 4, 5, 6, 7, 8, 9, 10), (4, 6, 8), (5, 10), (5,), (3, 7)])
+    frames = rng.randint(fps, 25 * fps)
+    plan = plan_chunks(_validated([frames / fps, 5], fps), [float(x) for x in lengths])
+    generated = sum(round(c.generate_duration * fps) for c in plan.chunks_of_beat(0))
+    expected = _brute_force_cost(frames, sorted((x * fps for x in lengths), reverse=True), fps)
+    assert generated == expected

@@ -36,6 +36,8 @@ def test_minimal_spec_gets_the_documented_defaults():
         "aspect_ratio": "16:9",
         "fps": 24,
         "music": None,
+        "narration": None,
+        "captions": None,
         "references": [],
         "seed": 0,
     }
@@ -137,14 +139,30 @@ def test_load_spec_gives_the_stem_as_the_id(tmp_path):
 def test_references_inside_the_folder_are_accepted(tmp_path, image_format):
     (tmp_path / "refs").mkdir()
     (tmp_path / "refs" / "look.img").write_bytes(_image(image_format))
-    # A symlink is fine while it stays inside the spec's folder.
-    (tmp_path / "alias.img").symlink_to(tmp_path / "refs" / "look.img")
     spec_path = tmp_path / "with-refs.yaml"
     spec_path.write_text(
-        "duration: 15\nprompt: x\nreferences: [refs/look.img, ./alias.img, refs/../refs/look.img]\n"
+        "duration: 15\nprompt: x\nreferences: [refs/look.img, ./refs/look.img, "
+        "refs/../refs/look.img]\n"
     )
     _, spec = load_spec(spec_path)
-    assert spec.references == ["refs/look.img", "alias.img", "refs/look.img"]  # normal form
+    assert spec.references == ["refs/look.img"] * 3  # normal form
+
+
+def test_a_symlink_is_refused_even_inside_the_folder(tmp_path):
+    """A link is followed by nobody: the file it names could be swapped for one outside the
+    folder between a check and a read."""
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "look.png").write_bytes(_image("PNG"))
+    (tmp_path / "alias.png").symlink_to(tmp_path / "refs" / "look.png")
+    (tmp_path / "linked").symlink_to(tmp_path / "refs")
+    spec_path = tmp_path / "links.yaml"
+    spec_path.write_text("duration: 15\nprompt: x\nreferences: [alias.png, linked/look.png]\n")
+    with pytest.raises(SpecError) as caught:
+        load_spec(spec_path)
+    assert [(p.field, "symbolic link" in p.message) for p in caught.value.problems] == [
+        ("references[0]", True),
+        ("references[1]", True),
+    ]
 
 
 def test_reference_files_are_only_checked_when_the_folder_is_known():

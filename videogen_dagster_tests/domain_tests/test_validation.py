@@ -267,7 +267,13 @@ def test_validated_spec_round_trips_through_json():
     validated = validate_spec(spec, "v", now=lambda: FIXED_NOW)
     assert ValidatedSpec.model_validate_json(validated.model_dump_json()) == validated
     data = json.loads(validated.model_dump_json())
-    assert data["beats"][1] == {"index": 1, "description": "beat 1", "start": 5.0, "duration": 5.0}
+    assert data["beats"][1] == {
+        "index": 1,
+        "description": "beat 1",
+        "start": 5.0,
+        "duration": 5.0,
+        "narration": None,
+    }
     assert data["truncation"]["kept_count"] == 3
 
 

@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from videogen_dagster_tests.fakes.fal_server import FakeFalServer
 from videogen_dagster_tests.fakes.moto_s3 import moto_s3_server
 from videogen_dagster_tests.fakes.openai_server import FakeOpenAIServer
 from videogen_dagster_tests.fakes.runway_server import FakeRunwayServer
 
 if TYPE_CHECKING:
+    from videogen_dagster.providers.fal_provider import FalSettings
     from videogen_dagster.providers.openai_provider import OpenAISettings
     from videogen_dagster.providers.runway_provider import RunwaySettings
 
@@ -110,3 +112,52 @@ def s3_bucket(s3_admin_client: Any) -> str:
     name = f"test-{uuid.uuid4().hex[:12]}"
     s3_admin_client.create_bucket(Bucket=name)
     return name
+
+
+@pytest.fixture(scope="session")
+def fal_server_session(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FakeFalServer]:
+    """One fake fal queue per session: ``fal_client`` fixes its host when first imported."""
+    from videogen_dagster_tests.fakes.fal_server import FakeFalServer, TestCertificates
+
+    certificates = TestCertificates(tmp_path_factory.mktemp("fal-tls"))
+    server = FakeFalServer(certificates)
+    server.ca_file = certificates.ca_file  # type: ignore[attr-defined]
+    with server:
+        yield server
+
+
+@pytest.fixture
+def fal_server(
+    fal_server_session: FakeFalServer, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[FakeFalServer]:
+    """The session's fake fal queue, emptied, with the environment ``fal_client`` reads
+    (its host, and the test CA through ``SSL_CERT_FILE``) pointing at it."""
+    server = fal_server_session
+    server.reset()
+    monkeypatch.setenv("FAL_QUEUE_RUN_HOST", server.host)
+    monkeypatch.setenv("FAL_RUN_HOST", server.host)
+    monkeypatch.setenv("SSL_CERT_FILE", str(server.ca_file))  # type: ignore[attr-defined]
+    import fal_client.client
+
+    if f"https://{server.host}/" != fal_client.client.QUEUE_URL_FORMAT:
+        pytest.fail(
+            "fal_client was imported before the fake fal server started; its queue host is "
+            f"{fal_client.client.QUEUE_URL_FORMAT!r}"
+        )
+    yield server
+
+
+@pytest.fixture
+def fal_settings(fal_server: FakeFalServer) -> FalSettings:
+    """Settings for the fake; a render polls it every 10 ms."""
+    from videogen_dagster.providers.fal_provider import FalSettings
+    from videogen_dagster.providers.retry import RetrySettings
+
+    return FalSettings(
+        api_key=fal_server.api_key,
+        poll_interval=0.01,
+        poll_timeout=60.0,
+        download_timeout=30.0,
+        request_timeout=30.0,
+        retry=RetrySettings(attempts=4, base_delay=0.01, max_delay=0.1),
+    )

@@ -7,6 +7,7 @@ per-route queue of injected faults before falling back to the fake's normal beha
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections import deque
@@ -89,7 +90,9 @@ class FakeServer:
     on an ephemeral port.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        #: A server-side context makes the fake speak https (for clients that only do https).
+        self.tls = tls
         self.requests: list[RecordedRequest] = []
         self._faults: dict[str, deque[Fault]] = {}
         self._lock = threading.Lock()
@@ -115,6 +118,8 @@ class FakeServer:
 
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._httpd.daemon_threads = True
+        if self.tls is not None:
+            self._httpd.socket = self.tls.wrap_socket(self._httpd.socket, server_side=True)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
         )
@@ -137,7 +142,7 @@ class FakeServer:
     def url(self) -> str:
         assert self._httpd is not None, "start() the fake first"
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{'https' if self.tls else 'http'}://{host}:{port}"
 
     # -- test controls ---------------------------------------------------------------------
     def inject(self, route: str, *faults: Fault) -> None:

@@ -82,6 +82,11 @@ def test_render_makes_final_video_manifest_and_passing_checks(instance, tmp_path
         "chunk_numbers_contiguous": True,
         "duration_matches_spec": True,
         "has_audio_when_music_on": True,
+        "every_clip_plays": True,
+        "final_video_plays": True,
+        "every_narrated_beat_has_speech_that_fits": True,
+        "cues_ordered_non_overlapping_inside_video": True,
+        "has_subtitle_track_when_captions_on": True,
     }
 
 
@@ -97,6 +102,9 @@ def test_lineage_links_each_stage(instance):
     assert parents["storyboard"] == {"spec", "references"}
     assert parents["stitched_video"] == {"chunks"}
     assert "stitched_video" in parents["final_video"] and "music" in parents["final_video"]
+    assert parents["narration"] == {"spec"}  # beside the storyboard, not after it
+    assert parents["captions"] == {"spec", "narration"}
+    assert {"narration", "captions"} <= parents["final_video"]
 
 
 def test_each_chain_starts_when_its_own_image_is_done(instance, tmp_path):
@@ -115,8 +123,8 @@ def test_each_chain_starts_when_its_own_image_is_done(instance, tmp_path):
     assert result.success
     starts = step_events(instance, result.run_id, dg.DagsterEventType.STEP_START)
     successes = step_events(instance, result.run_id, dg.DagsterEventType.STEP_SUCCESS)
-    last_image_done = max(t[0] for k, t in successes.items() if ".storyboard_image[" in k)
-    first_chunk_start = min(t[0] for k, t in starts.items() if ".reference_image_chunk[" in k)
+    last_image_done = max(t[0] for k, t in successes.items() if k.startswith("beats.image["))
+    first_chunk_start = min(t[0] for k, t in starts.items() if k.startswith("beats.first_clip["))
     assert first_chunk_start < last_image_done
 
 
@@ -132,7 +140,7 @@ def test_the_longest_chains_start_first(instance, tmp_path):
     result = execute(instance, store_root, video_id, max_concurrent=1)
     assert result.success
     starts = step_events(instance, result.run_id, dg.DagsterEventType.STEP_START)
-    for op in ("storyboard_image", "reference_image_chunk"):
+    for op in ("image", "first_clip"):
         steps = sorted((t[0], k) for k, t in starts.items() if f".{op}[" in k)
         assert [k.split("[")[1] for _, k in steps] == [
             "beat_001]",
@@ -168,5 +176,5 @@ def test_every_example_renders_with_all_asset_checks_passing(instance, tmp_path,
             result.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION
         )
     ]
-    assert len(evaluations) == 4
+    assert len(evaluations) == 9
     assert all(evaluation.passed for evaluation in evaluations)

@@ -20,6 +20,7 @@ from videogen_dagster.media import (
     extract_last_frame,
     psnr,
 )
+from videogen_dagster.media.colour import colour_match
 from videogen_dagster.providers.local import LocalSettings
 from videogen_dagster_tests.media_tests.support import local_clip, storyboard
 
@@ -120,7 +121,14 @@ def test_where_each_start_image_comes_from(position: int, policy: ContinuityPoli
 
     assert start.source == source
     assert policy.reanchors_at(position) == (source == "storyboard")
-    assert start.png == {"storyboard": board, "last_frame": last}.get(source, start.png)
+    expected = {
+        "storyboard": board,
+        "last_frame": last,
+        "colour_matched_last_frame": colour_match(last, board),
+    }[source]
+    assert start.png == expected
+    # The three candidates are different pictures, so the comparison above can tell them apart.
+    assert len({board, last, expected}) == (2 if source != "colour_matched_last_frame" else 3)
 
 
 def test_bad_positions_and_policies_are_refused():

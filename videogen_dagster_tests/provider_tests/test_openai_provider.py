@@ -79,14 +79,14 @@ def test_plan_is_parsed_into_beats_that_fill_the_duration(openai_server, planner
     request = openai_server.requests[-1].json()
     schema = request["response_format"]
     assert schema["type"] == "json_schema" and schema["json_schema"]["strict"] is True
-    assert request["model"] == "gpt-4.1-mini"
+    assert request["model"] == "gpt-5.4-mini"  # the SDK marks no shutdown for it
     assert "watercolour" in request["messages"][-1]["content"]
 
 
 def test_plan_cost_comes_from_usage_and_price_table(openai_server, planner) -> None:
     planner.plan_beats("A lighthouse at dusk", 12.0, None)
     usage = openai_server.last_chat_usage
-    price = DEFAULT_TOKEN_PRICES["gpt-4.1-mini"]
+    price = DEFAULT_TOKEN_PRICES["gpt-5.4-mini"]
     expected = (
         usage["prompt_tokens"] * price.input_per_mtok
         + usage["completion_tokens"] * price.output_per_mtok
@@ -285,6 +285,6 @@ def test_settings_refuse_models_without_a_price() -> None:
     with pytest.raises(ValueError, match="token_prices"):
         OpenAISettings(api_key="k", planner_model="gpt-unknown")
     with pytest.raises(ValueError, match="image_prices"):
-        OpenAISettings(api_key="k", image_model="gpt-image-1")
+        OpenAISettings(api_key="k", image_model="gpt-image-2")
     with pytest.raises(ValueError, match="OPENAI_API_KEY"):
         OpenAISettings(api_key="")

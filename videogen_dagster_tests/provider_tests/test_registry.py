@@ -33,7 +33,7 @@ def test_roles_mix_backends() -> None:
     assert isinstance(provider.clips, RunwayClips)
     assert isinstance(provider.music, LocalMusic)
     assert provider.size_for("9:16") == Size(720, 1280)
-    assert provider.clip_lengths == (5.0, 10.0)
+    assert provider.clip_lengths == tuple(float(s) for s in range(2, 11))  # gen4_turbo
     assert provider.planner._client is provider.images._client  # one connection pool
 
 

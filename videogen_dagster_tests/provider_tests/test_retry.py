@@ -118,11 +118,16 @@ def test_parse_retry_after_forms() -> None:
         ("SAFETY.INPUT.IMAGE", PermanentProviderError, "image"),
         ("SAFETY.INPUT.TEXT", PermanentProviderError, "prompt"),
         ("INPUT_PREPROCESSING.SAFETY.TEXT", PermanentProviderError, "prompt"),
-        ("SAFETY.OUTPUT.VIDEO", PermanentProviderError, "prompt"),
+        ("INPUT_PREPROCESSING.SAFETY.IMAGE", PermanentProviderError, "image"),
+        ("SAFETY.OUTPUT.VIDEO", PermanentProviderError, "prompt or image"),
         ("ASSET.INVALID", PermanentProviderError, "image"),
+        # Runway's side or a third party's: retried, never blamed on the prompt.
         ("INTERNAL.BAD_OUTPUT.CODE01", TransientProviderError, None),
         ("INTERNAL", TransientProviderError, None),
-        (None, PermanentProviderError, "prompt"),
+        ("THIRD_PARTY.UNAVAILABLE", TransientProviderError, None),
+        ("INPUT_PREPROCESSING.INTERNAL", TransientProviderError, None),
+        ("SOMETHING.NEW", TransientProviderError, None),
+        (None, TransientProviderError, None),
     ],
 )
 def test_runway_task_failure_codes(code: str | None, expected: type, kind: str | None) -> None:

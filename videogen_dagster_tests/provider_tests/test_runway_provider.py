@@ -23,7 +23,7 @@ from videogen_dagster.providers.errors import (
 from videogen_dagster.providers.retry import RetrySettings
 from videogen_dagster.providers.runway_provider import RunwayClips, RunwaySettings
 from videogen_dagster_tests.fakes.openai_server import fake_png
-from videogen_dagster_tests.fakes.runway_server import CREATE, OUTPUT, RETRIEVE
+from videogen_dagster_tests.fakes.runway_server import CREATE, OUTPUT, RETRIEVE, runway_fault
 from videogen_dagster_tests.fakes.server import http_fault, timeout_fault
 
 HD = Size(1280, 720)
@@ -78,7 +78,7 @@ def _request(size: Size = HD, duration: float = 5.0, start: bytes | None = None)
 
 
 def test_sizes_and_lengths_follow_the_model(clips: RunwayClips) -> None:
-    assert clips.clip_lengths == (5.0, 10.0)
+    assert clips.clip_lengths == tuple(float(s) for s in range(2, 11))  # gen4_turbo: 2-10 s
     assert clips.size_for("16:9") == Size(1280, 720)
     assert clips.size_for("9:16") == Size(720, 1280)
     assert clips.size_for("1:1") == Size(960, 960)
@@ -87,7 +87,9 @@ def test_sizes_and_lengths_follow_the_model(clips: RunwayClips) -> None:
 
 
 @pytest.mark.parametrize(
-    "request_", [_request(size=Size(256, 144)), _request(duration=7.0)], ids=["size", "length"]
+    "request_",
+    [_request(size=Size(256, 144)), _request(duration=5.9), _request(duration=11.0)],
+    ids=["size", "fractional-length", "too-long"],
 )
 def test_unsupported_requests_fail_before_any_call(runway_server, clips, request_) -> None:
     with pytest.raises(UnsupportedRequestError):
@@ -176,8 +178,8 @@ def test_a_journal_job_that_cannot_deliver_is_submitted_anew(
 
 
 def test_rate_limit_on_submit_honours_retry_after(runway_server, clips, fake_clock) -> None:
-    runway_server.inject(CREATE, http_fault(429, "Too many requests", retry_after=3))
-    runway_server.inject(RETRIEVE, http_fault(500), http_fault(503))
+    runway_server.inject(CREATE, runway_fault(429, "Too many requests", retry_after=3))
+    runway_server.inject(RETRIEVE, runway_fault(500), runway_fault(503))
     clips.generate_clip(_request(), MemoryJournal())
     assert fake_clock.sleeps[0] == 3.0
     assert len(fake_clock.sleeps) == 3 + 2  # the 429, two 5xx, then two poll intervals
@@ -207,7 +209,7 @@ def test_moderation_is_not_retried_and_names_the_input(runway_server, clips, cod
 
 
 def test_invalid_input_on_submit_is_permanent(runway_server, clips) -> None:
-    runway_server.inject(CREATE, http_fault(400, "promptText: flagged by content moderation"))
+    runway_server.inject(CREATE, runway_fault(400, "promptText: flagged by content moderation"))
     with pytest.raises(PermanentProviderError, match="moderation"):
         clips.generate_clip(_request(), MemoryJournal())
     assert runway_server.count("POST", "/v1/image_to_video") == 1

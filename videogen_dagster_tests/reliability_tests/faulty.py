@@ -27,11 +27,8 @@ from typing import Any
 import dagster as dg
 from pydantic import Field
 
-from videogen_dagster.defs.assets import final_video, music, references, spec, stitched_video
-from videogen_dagster.defs.checks import chunks_are_contiguous, storyboard_matches_beats
-from videogen_dagster.defs.jobs import render_video
+from videogen_dagster.definitions import defs
 from videogen_dagster.defs.resources import GenerationResource, StoreResource
-from videogen_dagster.defs.storyboard_chunks import storyboard_and_chunks
 from videogen_dagster.executor import threaded_executor
 from videogen_dagster.media import trim_clip
 from videogen_dagster.providers.base import (
@@ -238,13 +235,16 @@ class FaultyGeneration(GenerationResource):
             images=FaultyImages(base.images, book),
             clips=FaultyClips(base.clips, book),
             music=FaultyMusic(base.music, book),
+            speech=base.speech,
         )
 
 
+#: The deployment's assets, checks and jobs (taken from its definitions, so none is left out
+#: here), with the fault-injecting provider and the threaded executor.
 faulty_defs = dg.Definitions(
-    assets=[spec, references, storyboard_and_chunks, stitched_video, music, final_video],
-    asset_checks=[storyboard_matches_beats, chunks_are_contiguous],
-    jobs=[render_video],
+    assets=defs.assets,
+    asset_checks=defs.asset_checks,
+    jobs=defs.jobs,
     resources={
         "store": StoreResource.configure_at_launch(),
         "generation": FaultyGeneration(),

@@ -101,11 +101,15 @@ def manifest(store_root: Path, video_id: str) -> dict[str, Any]:
 
 
 def charged_twice(store_root: Path) -> float:
-    """USD charged more than once for the same generation (the same fingerprint)."""
+    """USD charged more than once for the same generation (the same fingerprint).
+
+    Read from the store-wide ledger, which every paid call must have added to: a missing or
+    empty ledger is a failure here, not "nothing charged twice".
+    """
     ledger = store_root / "logs" / "costs.jsonl"
-    if not ledger.exists():
-        return 0.0
+    assert ledger.is_file(), f"no store-wide cost ledger at {ledger}"
     records = [json.loads(line) for line in ledger.read_text().splitlines() if line]
+    assert records, f"{ledger} records no paid call"
     first: set[str] = set()
     twice = 0.0
     for record in records:

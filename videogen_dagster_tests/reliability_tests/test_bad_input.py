@@ -35,8 +35,10 @@ def test_bad_spec_corpus_in_the_inbox(instance, tmp_path, capfd):
     for name in ("good-one", "good-two"):
         write_spec(inbox, f"{name}.yaml", GOOD.format(name))
 
+    # The first tick shows the refusals as its skip reason and puts the good files off.
     first = _tick(instance, inbox, store_root)
-    assert sorted(r.partition_key for r in first.run_requests) == ["good-one", "good-two"]
+    assert first.run_requests == []
+    assert first.skip_reason.skip_message.startswith("Refused ")
     refusals = _refusals(capfd.readouterr().err)
 
     # The inbox watches spec files: a FIFO or a .txt file is not one, and is left alone.
@@ -56,8 +58,11 @@ def test_bad_spec_corpus_in_the_inbox(instance, tmp_path, capfd):
         f"{len(watched)} of {len(watched)}",
     )
 
-    assert sorted(p.name for p in store_root.iterdir()) == ["good-one", "good-two"]
-
     second = _tick(instance, inbox, store_root, first.cursor)
-    assert second.run_requests == []
+    assert sorted(r.partition_key for r in second.run_requests) == ["good-one", "good-two"]
+    assert sorted(p.name for p in store_root.iterdir()) == ["good-one", "good-two"]
+    assert _refusals(capfd.readouterr().err) == []
+
+    third = _tick(instance, inbox, store_root, second.cursor)
+    assert third.run_requests == [] and third.skip_reason is None
     assert _refusals(capfd.readouterr().err) == []

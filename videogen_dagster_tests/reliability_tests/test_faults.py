@@ -27,7 +27,7 @@ from videogen_dagster_tests.reliability_tests.support import (
     step_keys,
 )
 
-STEP = "storyboard_and_chunks_graph.{}[beat_{:03d}]"
+STEP = "beats.{}[beat_{:03d}]"
 GENERATIONS = 3 + 4 + 1  # images, chunks, music
 
 #: Four failures of beat 0's clip: three in-call attempts fail, the step is retried once.
@@ -46,18 +46,18 @@ def test_transient_fault_retries_one_step_and_refusal_fails_one_branch(instance,
     run_id = failed.run_id
 
     retried = step_keys(instance, run_id, dg.DagsterEventType.STEP_UP_FOR_RETRY)
-    assert retried == [STEP.format("reference_image_chunk", 0)]
+    assert retried == [STEP.format("first_clip", 0)]
     record_figure("steps retried for 4 transient failures of one clip", len(retried))
 
     failed_steps = failures(instance, run_id)
-    assert list(failed_steps) == [STEP.format("continuous_chunks", 1)]
+    assert list(failed_steps) == [STEP.format("next_clips", 1)]
     succeeded = set(step_keys(instance, run_id, dg.DagsterEventType.STEP_SUCCESS))
-    finished_chains = sorted(k for k in succeeded if ".continuous_chunks[" in k)
+    finished_chains = sorted(k for k in succeeded if ".next_clips[" in k)
     assert finished_chains == [
-        STEP.format("continuous_chunks", 0),
-        STEP.format("continuous_chunks", 2),
+        STEP.format("next_clips", 0),
+        STEP.format("next_clips", 2),
     ]
-    assert STEP.format("reference_image_chunk", 1) in succeeded
+    assert STEP.format("first_clip", 1) in succeeded
     record_figure("branches finished despite a refused beat (of 2 others)", len(finished_chains))
 
     # Every finished chunk is in the store, including the refused beat's first chunk.
@@ -68,7 +68,7 @@ def test_transient_fault_retries_one_step_and_refusal_fails_one_branch(instance,
 
     # The refusal names the beat and the refused input, in the run and in the manifest.
     start_frame = str(store_root / layout.chunk_start_frame(video_id, 2))
-    refusal = failed_steps[STEP.format("continuous_chunks", 1)]
+    refusal = failed_steps[STEP.format("next_clips", 1)]
     assert "beat 1 chunk 2" in refusal["message"] and start_frame in refusal["message"]
     assert refusal["metadata"]["beat_index"] == 1
     assert refusal["metadata"]["refused_input"] == "image"
@@ -94,7 +94,10 @@ def test_transient_fault_retries_one_step_and_refusal_fails_one_branch(instance,
     assert again.success
     reexecuted = [(c["role"], c["prompt"]) for c in book.calls[before:]]
     assert reexecuted == [("clip", "A storm rolls over the sea")]
-    record_figure("provider calls for finished work on re-execution from failure", 0)
+    # Every call but the one refused before is finished work made again.
+    record_figure(
+        "provider calls for finished work on re-execution from failure", len(reexecuted) - 1
+    )
     done = manifest(store_root, video_id)
     assert done["status"] == "complete"
     # A re-execution reuses the failed run's outputs: each generation was paid once, by one run.

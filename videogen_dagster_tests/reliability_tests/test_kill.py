@@ -62,11 +62,12 @@ def test_kill_9_mid_render_leaves_no_corrupt_file_and_the_rerun_reuses_work(tmp_
     finished = {p.stem for p in (store_root / ".cache").glob("??/*.json")}
     assert len(finished) < GENERATIONS
 
-    assert corrupt_media(store_root) == []
+    corrupt = corrupt_media(store_root)
+    assert corrupt == []
     assert not (store_root / layout.final_video(video_id)).exists()
     leftovers = [p for p in store_root.rglob("*.part")]
     assert all(p.name.startswith(".") for p in leftovers)  # hidden temporaries, no final names
-    record_figure("corrupt files under a final name after kill -9", 0)
+    record_figure("corrupt files under a final name after kill -9", len(corrupt))
     record_figure("media files present after kill -9", media_count(store_root))
     record_figure("temporary .part files left by kill -9 (hidden, never read)", len(leftovers))
 
@@ -106,4 +107,7 @@ def test_a_submitted_runway_job_is_polled_again_after_kill_9(tmp_path, runway_se
     assert result.job_id == record["job_id"] and not result.cache_hit
     assert not any(journal.iterdir())  # the journal entry is cleared once the clip is stored
     assert Path(store_root / result.key).stat().st_size > 0
-    record_figure("Runway submits for a clip whose process was killed after submitting", 1)
+    record_figure(
+        "Runway submits for a clip whose process was killed after submitting",
+        runway_server.count("POST", "/v1/image_to_video"),
+    )

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from videogen_dagster.store.base import StoreKeyError
+from videogen_dagster.store.base import StoreKeyError, StoreUnavailableError
 from videogen_dagster.store.factory import open_store
 from videogen_dagster.store.local import LocalStore
 from videogen_dagster.turns import Turns
@@ -29,7 +29,7 @@ def _stray_files(root: Path) -> list[str]:
 
 def test_open_store_gives_a_local_store_and_refuses_other_schemes(tmp_path: Path) -> None:
     assert isinstance(open_store(str(tmp_path)), LocalStore)
-    with pytest.raises(ValueError, match="unsupported store URI"):
+    with pytest.raises(StoreUnavailableError, match="unsupported store URI"):
         open_store("gs://bucket/prefix")
 
 
@@ -51,21 +51,38 @@ def test_a_failed_write_keeps_the_old_file_and_leaves_no_partial(store, tmp_path
 
 
 def test_a_writer_killed_midway_leaves_the_old_file_whole(store, tmp_path) -> None:
-    """kill -9 of a process in the middle of a write: the final name keeps the old bytes."""
+    """kill -9 of a process in the middle of a write: the final name keeps the old bytes.
+
+    The writer is stopped at its flush to disk (every byte written, nothing renamed yet) and
+    killed there, so the test sees the moment that matters whatever the disk's speed: a store
+    that wrote straight to the final name would show the new bytes under it by then.
+    """
     store.write_bytes("v1/final.mp4", b"old video")
+    flushing = tmp_path / "flushing"
     script = (
-        "import sys; from videogen_dagster.store.local import LocalStore; "
-        "LocalStore(sys.argv[1]).write_bytes('v1/final.mp4', b'N' * (64 << 20))"
+        "import os, sys, time\n"
+        "from pathlib import Path\n"
+        "from videogen_dagster.store.local import LocalStore\n"
+        "def stop_at_flush(fd):\n"
+        "    Path(sys.argv[2]).touch()\n"
+        "    time.sleep(600)\n"
+        "os.fsync = stop_at_flush\n"
+        "LocalStore(sys.argv[1]).write_bytes('v1/final.mp4', b'N' * (4 << 20))\n"
     )
-    writer = subprocess.Popen([sys.executable, "-c", script, str(store.root)])
+    writer = subprocess.Popen([sys.executable, "-c", script, str(store.root), str(flushing)])
     try:
-        while not _stray_files(store.root) and writer.poll() is None:
-            time.sleep(0.005)  # wait until the write is under way
+        deadline = time.monotonic() + 60
+        while not flushing.exists() and writer.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.005)
+        # The write must be flushed before it becomes visible: the writer got to its flush.
+        assert flushing.exists(), "the writer never flushed its file to disk"
+        assert store.read_bytes("v1/final.mp4") == b"old video"  # all written, not visible
+        assert len(_stray_files(store.root)) == 1  # the new bytes are in a temporary file
         writer.send_signal(signal.SIGKILL)
     finally:
+        writer.kill()
         writer.wait()
-    final = store.read_bytes("v1/final.mp4")
-    assert final in (b"old video", b"N" * (64 << 20))  # never a prefix of the new file
+    assert store.read_bytes("v1/final.mp4") == b"old video"
     assert list(store.list_keys("v1/")) == ["v1/final.mp4"]  # the leftover part is not listed
 
 

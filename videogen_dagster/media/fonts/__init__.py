@@ -38,3 +38,12 @@ def _code_points() -> frozenset[int]:
 def missing_glyphs(text: str) -> set[str]:
     """The characters of ``text`` the font has no glyph for."""
     return {ch for ch in text if ord(ch) not in _code_points()}
+
+
+def fit_text(text: str, text_font: ImageFont.FreeTypeFont, room: float) -> str:
+    """``text`` shortened with an ellipsis until it is at most ``room`` pixels long."""
+    if text_font.getlength(text) <= room:
+        return text
+    while text and text_font.getlength(text.rstrip() + "…") > room:
+        text = text[:-1]
+    return text.rstrip() + "…"

@@ -99,6 +99,16 @@ def _symlink_loop(folder: Path, case: BadSpec) -> None:
     (folder / case.extra(".png")).symlink_to(folder / case.extra(".png"))
 
 
+def _symlink_folder(folder: Path, case: BadSpec) -> None:
+    outside = folder.parent / f"outside-{case.name}"
+    _write(outside / "x.png", PNG)
+    (folder / case.extra("")).symlink_to(outside, target_is_directory=True)
+
+
+def _fifo_reference(folder: Path, case: BadSpec) -> None:
+    os.mkfifo(folder / case.extra(".png"))
+
+
 def _outside_png(folder: Path, case: BadSpec) -> None:
     _write(folder.parent / f"outside-{case.name}.png", PNG)
 
@@ -187,14 +197,30 @@ BAD_SPECS: tuple[BadSpec, ...] = (
     BadSpec("ref-absolute", "ref-absolute.yaml", _with_reference("/etc/passwd"), "references[0]", "not an absolute path"),
     BadSpec("ref-home", "ref-home.yaml", _with_reference("~/secret.png"), "references[0]", "not an absolute path"),
     BadSpec("ref-backslash", "ref-backslash.yaml", _with_reference("..\\x.png"), "references[0]", "'/'"),
-    BadSpec("ref-symlink-out", "ref-symlink.yaml", _with_reference("ref-symlink-out-extra.png"), "references[0]", "leads outside", _symlink_out),
-    BadSpec("ref-broken-symlink", "ref-broken.yaml", _with_reference("ref-broken-symlink-extra.png"), "references[0]", "does not exist", _broken_symlink),
-    BadSpec("ref-symlink-loop", "ref-loop.yaml", _with_reference("ref-symlink-loop-extra.png"), "references[0]", "cannot be resolved", _symlink_loop),
+    BadSpec("ref-symlink-out", "ref-symlink.yaml", _with_reference("ref-symlink-out-extra.png"), "references[0]", "is a symbolic link", _symlink_out),
+    BadSpec("ref-broken-symlink", "ref-broken.yaml", _with_reference("ref-broken-symlink-extra.png"), "references[0]", "is a symbolic link", _broken_symlink),
+    BadSpec("ref-symlink-loop", "ref-loop.yaml", _with_reference("ref-symlink-loop-extra.png"), "references[0]", "is a symbolic link", _symlink_loop),
     BadSpec("ref-not-image", "ref-text.yaml", _with_reference("ref-not-image-extra.png"), "references[0]", "not a PNG, JPEG or WebP", _not_an_image),
     BadSpec("ref-empty-file", "ref-empty.yaml", _with_reference("ref-empty-file-extra.png"), "references[0]", "empty file", _empty_image),
     BadSpec("ref-cut-png", "ref-cut.yaml", _with_reference("ref-cut-png-extra.png"), "references[0]", "damaged image", _cut_png),
     BadSpec("ref-gif", "ref-gif.yaml", _with_reference("ref-gif-extra.png"), "references[0]", "not a PNG, JPEG or WebP", _gif),
     BadSpec("ref-directory", "ref-dir.yaml", _with_reference("ref-directory-extra.png"), "references[0]", "is not a file", _directory),
+    BadSpec("ref-symlink-folder", "ref-linked-dir.yaml", _with_reference("ref-symlink-folder-extra/x.png"), "references[0]", "'ref-symlink-folder-extra' is a symbolic link", _symlink_folder),
+    BadSpec("ref-fifo", "ref-fifo.yaml", _with_reference("ref-fifo-extra.png"), "references[0]", "is not a file: it is a FIFO", _fifo_reference),
+    BadSpec("ref-url", "ref-url.yaml", _with_reference("https://example.com/a.png"), "references[0]", "'https://example.com/a.png' is a URL"),
+    # --- numbers Python refuses to convert (more than 4300 digits), anywhere in a spec
+    BadSpec("huge-int-yaml", "huge-int.yaml", b"prompt: x\nduration: " + b"9" * 5000 + b"\n", "duration", "5000 characters long"),
+    BadSpec("huge-hex-seed", "huge-hex.yaml", _yaml("seed: 0x" + "f" * 5000 + "\n"), "seed", "5002 characters long"),
+    BadSpec("huge-int-json", "huge-json.json", b'{"prompt": "x", "duration": 5, "beats": [{"description": "a", "duration": ' + b"1" * 5000 + b"}]}", "beats[0].duration", "5000 characters long"),
+    BadSpec("huge-int-alone", "huge-alone.yaml", b"7" * 5000, "", "5000 characters long"),
+    # --- keys YAML would read as something other than text: named as written
+    BadSpec("key-null", "key-null.yaml", _yaml("null: 3\n"), "null", "is not a known field"),
+    BadSpec("key-tilde", "key-tilde.yaml", _yaml("~: 3\n"), "~", "is not a known field"),
+    BadSpec("key-yes", "key-yes.yaml", _yaml("beats:\n  - description: a\n    yes: 1\n"), "beats[0].yes", "is not a known field"),
+    BadSpec("key-number", "key-number.yaml", _yaml("1: 2\n"), "1", "is not a known field"),
+    # --- far too much of a thing
+    BadSpec("many-values", "many-values.yaml", _yaml("beats: [" + "1, " * 30000 + "1]\n"), "", "more than 20000 keys and values"),
+    BadSpec("many-beats-json", "many-beats.json", b'{"prompt": "x", "duration": 5, "beats": [' + b", ".join([b"1"] * 100000) + b"]}", "beats", "at most 1000"),
     BadSpec("ref-too-many", "ref-many.yaml", _yaml("references: [" + ", ".join(["a.png"] * 11) + "]\n"), "references", "at most 10"),
 )  # fmt: skip
 

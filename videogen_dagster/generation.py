@@ -20,7 +20,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from videogen_dagster.domain.spec import BeatSpec
-from videogen_dagster.pipeline import failed_manifest
 from videogen_dagster.providers.base import (
     ClipGenerator,
     ClipRequest,
@@ -43,7 +42,7 @@ from videogen_dagster.providers.verify import (
     verify_music,
     verify_speech,
 )
-from videogen_dagster.store import layout
+from videogen_dagster.store import failed_manifest, layout
 from videogen_dagster.store.base import Store
 from videogen_dagster.store.claims import generation_claimed
 from videogen_dagster.turns import waiting

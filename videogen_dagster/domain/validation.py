@@ -38,7 +38,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict
 
 from videogen_dagster.domain.ids import validate_video_id
-from videogen_dagster.domain.planning import plan_beats_locally
+from videogen_dagster.domain.local_beat_planner import plan_beats_locally
 from videogen_dagster.domain.spec import (
     MAX_TEXT_CHARS,
     AspectRatio,

@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from videogen_dagster.domain.chunk_plan import Chunk, plan_chunks
+from videogen_dagster.domain.local_beat_planner import plan_beats_locally
 from videogen_dagster.domain.narration import beat_label
-from videogen_dagster.domain.planning import plan_beats_locally
 from videogen_dagster.domain.spec import BeatSpec, VideoSpec
 from videogen_dagster.domain.validation import ValidatedSpec, validate_spec
 from videogen_dagster.providers.base import (

@@ -20,7 +20,6 @@ from videogen_dagster.domain.validation import Beat, ValidatedSpec
 from videogen_dagster.generation import Generator
 from videogen_dagster.media.audio import MIX_RATE, decode_audio, wav_bytes
 from videogen_dagster.media.fonts import missing_glyphs
-from videogen_dagster.pipeline import failed_manifest
 from videogen_dagster.pipeline.records import (
     BeatSpeech,
     CaptionCue,
@@ -28,7 +27,7 @@ from videogen_dagster.pipeline.records import (
     NarrationTrack,
 )
 from videogen_dagster.providers.base import SpeechRequest
-from videogen_dagster.store import layout
+from videogen_dagster.store import failed_manifest, layout
 from videogen_dagster.store.base import Store
 
 

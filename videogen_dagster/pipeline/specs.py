@@ -27,8 +27,7 @@ from videogen_dagster.domain.validation import (
     validate_spec,
 )
 from videogen_dagster.generation import Generator
-from videogen_dagster.pipeline import failed_manifest
-from videogen_dagster.store import layout
+from videogen_dagster.store import failed_manifest, layout
 from videogen_dagster.store.base import Store
 
 _CONTENT_TYPES = {

@@ -131,13 +131,13 @@ class _Latency:
 
 
 class LocalPlanner(Planner):
-    """Splits the prompt into 5 s scenes (no model: see ``domain.planning``)."""
+    """Splits the prompt into 5 s scenes (no model: see ``domain.local_beat_planner``)."""
 
     name = NAME
     model = "scene-splitter"
 
     def plan_beats(self, prompt: str, duration: float, style: str | None) -> list[BeatSpec]:
-        from videogen_dagster.domain.planning import plan_beats_locally
+        from videogen_dagster.domain.local_beat_planner import plan_beats_locally
 
         return plan_beats_locally(prompt, duration, style)
 

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
-from videogen_dagster.domain.planning import WORDS_PER_SECOND, narration_for
+from videogen_dagster.domain.local_beat_planner import WORDS_PER_SECOND, narration_for
 from videogen_dagster.domain.spec import BeatSpec
 from videogen_dagster.providers.base import (
     Generated,

@@ -14,13 +14,13 @@ from videogen_dagster.domain.captions import (
     to_vtt,
 )
 from videogen_dagster.domain.errors import SpecError
+from videogen_dagster.domain.local_beat_planner import WORDS_PER_SECOND, plan_beats_locally
 from videogen_dagster.domain.narration import (
     END_GAP,
     NarrationTooLongError,
     caption_language,
     fit_tempo,
 )
-from videogen_dagster.domain.planning import WORDS_PER_SECOND, plan_beats_locally
 from videogen_dagster.domain.spec import parse_spec
 from videogen_dagster.domain.validation import validate_spec
 

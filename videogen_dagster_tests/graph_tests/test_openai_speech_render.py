@@ -75,7 +75,7 @@ def test_an_unknown_openai_voice_is_refused_naming_the_input(openai_settings):
 
 
 def test_the_openai_planner_writes_narration_sized_to_each_beat(openai_settings, openai_server):
-    from videogen_dagster.domain.planning import WORDS_PER_SECOND
+    from videogen_dagster.domain.local_beat_planner import WORDS_PER_SECOND
     from videogen_dagster.providers.openai_provider import OpenAIPlanner
 
     openai_server.numbers = [2.0, 3.0, 5.0]

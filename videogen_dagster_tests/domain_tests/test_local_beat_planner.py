@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from videogen_dagster.domain.planning import plan_beats_locally
+from videogen_dagster.domain.local_beat_planner import plan_beats_locally
 from videogen_dagster.domain.spec import MAX_TEXT_CHARS, VideoSpec
 from videogen_dagster.domain.validation import validate_spec
 

@@ -106,6 +106,7 @@ def test_with_a_daemon_running_the_daemon_starts_the_commands_runs(tmp_path: Pat
     home = tmp_path / "home"
     home.mkdir()
     write_instance_config(home)
+    dg.DagsterInstance.from_config(str(home)).dispose()  # made before the daemon opens it too
     (tmp_path / "workspace.yaml").write_text(
         "load_from:\n  - python_module:\n      module_name: videogen_dagster.definitions\n"
         "      location_name: videogen_dagster\n"
@@ -150,12 +151,19 @@ def test_with_a_daemon_running_the_daemon_starts_the_commands_runs(tmp_path: Pat
 
 
 def test_ctrl_c_ends_the_command_and_its_run_without_a_traceback(tmp_path: Path):
+    from videogen_dagster.instance import write_instance_config
     from videogen_dagster.run_launcher import WORKER_TAG, is_alive
 
     home = tmp_path / "home"
     (tmp_path / "fox.yaml").write_text(
         "prompt: A fox at dusk\nduration: 20\nfps: 8\nmusic: false\n"
     )
+    # The home's databases exist before the command starts: this test opens the instance while
+    # the command runs, and two processes creating a new home's SQLite databases at the same
+    # moment can both stamp their migrations (Dagster's race, not this test's subject).
+    home.mkdir()
+    write_instance_config(home)
+    dg.DagsterInstance.from_config(str(home)).dispose()
     env = {**os.environ, "DAGSTER_HOME": str(home)}
     env.pop("VIDEOGEN_STORE", None)
     command = subprocess.Popen(
@@ -171,10 +179,9 @@ def test_ctrl_c_ends_the_command_and_its_run_without_a_traceback(tmp_path: Path)
     while run is None or WORKER_TAG not in run.tags:
         assert time.monotonic() < deadline and command.poll() is None, "the run never started"
         time.sleep(0.1)
-        if (home / "dagster.yaml").exists():
-            with dg.DagsterInstance.from_config(str(home)) as instance:
-                runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "fox"}))
-            run = runs[0] if runs else None
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            runs = instance.get_runs(dg.RunsFilter(tags={"dagster/partition": "fox"}))
+        run = runs[0] if runs else None
     command.send_signal(signal.SIGINT)  # the command alone, as `kill -INT` would
     _, err = command.communicate(timeout=120)
 

@@ -414,7 +414,7 @@ def execute_video(
     """One video's run: its id, success and wall-clock start/end (a thread's or a process's)."""
     import dagster as dg
 
-    from videogen_dagster.render import render_job
+    from videogen_dagster.commands import render_job
 
     started = time.time()
     with dg.DagsterInstance.from_config(home) as instance:
@@ -462,7 +462,7 @@ def _render_all(
 
     import dagster as dg
 
-    from videogen_dagster.render import render
+    from videogen_dagster.commands import render
 
     started = time.time()
     with dg.DagsterInstance.from_config(home) as instance:
@@ -522,8 +522,8 @@ def season_home(home: Path, instance_yaml: Path, variant: str) -> None:
     """
     import dagster as dg
 
+    from videogen_dagster.commands import register, render_job
     from videogen_dagster.instance import prepare_instance
-    from videogen_dagster.render import register, render_job
 
     store, specs = home.parent / "store", home.parent / "specs"
     for path in (home, store, specs):
@@ -556,8 +556,8 @@ def run_scenario(
 
     import dagster as dg
 
+    from videogen_dagster.commands import register, render_job
     from videogen_dagster.instance import prepare_instance
-    from videogen_dagster.render import register, render_job
 
     _patch(variant, scenario)
     render_job()  # import and resolve the definitions before timing, as a CLI process would have

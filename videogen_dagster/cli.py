@@ -203,11 +203,11 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _register(args: argparse.Namespace) -> int:
-    from videogen_dagster import render
+    from videogen_dagster import commands
     from videogen_dagster.instance import get_instance
 
     instance = get_instance()
-    video_ids, errors = render.register(args.specs, resolve_store_uri(args.store), instance)
+    video_ids, errors = commands.register(args.specs, resolve_store_uri(args.store), instance)
     for error in errors:
         print(error, file=sys.stderr)
     for video_id in video_ids:
@@ -219,12 +219,12 @@ def _render(args: argparse.Namespace) -> int:
     from videogen_dagster import fork_server
 
     fork_server.start()  # before Dagster is imported here: the two imports overlap
-    from videogen_dagster import render
+    from videogen_dagster import commands
     from videogen_dagster.instance import get_instance
 
     instance = get_instance()
     try:
-        outcomes, errors = render.render(
+        outcomes, errors = commands.render(
             args.specs,
             resolve_store_uri(args.store),
             instance,

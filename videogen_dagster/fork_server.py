@@ -19,7 +19,7 @@ from multiprocessing import forkserver
 #: a slow core, most of it ``upath``). The fork server skips a name that no longer imports.
 PRELOAD = (
     "videogen_dagster.run_launcher",
-    "videogen_dagster.render",
+    "videogen_dagster.commands",
     "videogen_dagster.defs.assets",
     "videogen_dagster.defs.checks",
     "videogen_dagster.defs.jobs",

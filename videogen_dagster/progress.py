@@ -29,7 +29,7 @@ from videogen_dagster.domain.spec import load_spec
 from videogen_dagster.domain.validation import validate_spec
 
 if TYPE_CHECKING:
-    from videogen_dagster.render import RenderOutcome
+    from videogen_dagster.commands import RenderOutcome
 
 _EVENTS = {
     dg.DagsterEventType.RUN_START,

@@ -10,8 +10,8 @@ from typing import Any
 import dagster as dg
 import yaml
 
+from videogen_dagster.commands import render
 from videogen_dagster.instance import INSTANCE_CONFIG
-from videogen_dagster.render import render
 
 
 def _config(**local: Any) -> dict[str, Any]:

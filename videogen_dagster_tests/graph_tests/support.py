@@ -8,9 +8,9 @@ from typing import Any
 
 import dagster as dg
 
+from videogen_dagster.commands import render_job
 from videogen_dagster.defs.partitions import videos
 from videogen_dagster.pipeline.specs import register_spec_file
-from videogen_dagster.render import render_job
 from videogen_dagster.store.local import LocalStore
 
 #: Small frames keep the suite fast; everything else is the default local provider.

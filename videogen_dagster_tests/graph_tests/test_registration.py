@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from videogen_dagster import render
+from videogen_dagster import commands
 from videogen_dagster.cli import main
 from videogen_dagster.defs.partitions import videos
 from videogen_dagster.domain.errors import MAX_SHOWN_PROBLEMS
@@ -53,7 +53,7 @@ def test_each_file_succeeds_or_fails_on_its_own(instance, tmp_path):
     (folder / "look.p ng").write_bytes(_png((10, 200, 30)))
     os.mkfifo(folder / "pipe.png")
 
-    video_ids, errors = render.register(paths, str(store_root), instance)
+    video_ids, errors = commands.register(paths, str(store_root), instance)
 
     assert video_ids == ["b-good", "c-odd-suffix", "f-good"]
     assert set(instance.get_dynamic_partitions(videos.name)) == set(video_ids)
@@ -86,7 +86,7 @@ def test_two_files_of_one_video_are_both_refused_naming_each_other(instance, tmp
         if path.suffix == ".json":
             path.write_text(text)
 
-    video_ids, errors = render.register([*paths, paths[0]], str(store_root), instance)
+    video_ids, errors = commands.register([*paths, paths[0]], str(store_root), instance)
 
     assert video_ids == [] and not store_root.exists()
     assert [error.path for error in errors] == [str(path) for path in paths]
@@ -100,7 +100,7 @@ def test_the_same_file_twice_is_registered_once(instance, tmp_path):
     path = write_spec(tmp_path, "boat.yaml", GOOD.format("a boat"))
     (tmp_path / "sub").mkdir()
     again = tmp_path / "sub" / ".." / "boat.yaml"
-    assert render.register([path, again, path], str(tmp_path / "store"), instance) == (
+    assert commands.register([path, again, path], str(tmp_path / "store"), instance) == (
         ["boat"],
         [],
     )
@@ -122,12 +122,12 @@ def test_a_bad_new_version_leaves_the_previous_registration_intact(instance, tmp
     (tmp_path / "outside.png").write_bytes(_png((250, 0, 0)))
     (folder / "link.png").symlink_to(tmp_path / "outside.png")
     path = write_spec(folder, "boat.yaml", GOOD.format("a boat") + "references: [look.png]\n")
-    assert render.register([path], str(store_root), instance)[0] == ["boat"]
+    assert commands.register([path], str(store_root), instance)[0] == ["boat"]
     before = _stored(store_root)
     assert layout.input_reference("boat", 0, "look.png") in before
 
     path.write_text(bad)
-    video_ids, [error] = render.register([path], str(store_root), instance)
+    video_ids, [error] = commands.register([path], str(store_root), instance)
 
     assert video_ids == [] and str(error).startswith(f"{path}: ")
     assert _stored(store_root) == before

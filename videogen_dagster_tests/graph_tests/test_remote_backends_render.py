@@ -7,12 +7,12 @@ import json
 import dagster as dg
 import pytest
 
+from videogen_dagster.commands import render_job
 from videogen_dagster.defs.partitions import videos
 from videogen_dagster.defs.resources import InboxResource, StoreResource
 from videogen_dagster.defs.sensors import spec_inbox_sensor
 from videogen_dagster.media import probe_bytes
 from videogen_dagster.pipeline.specs import register_spec_file
-from videogen_dagster.render import render_job
 from videogen_dagster.store import layout
 from videogen_dagster.store.s3 import S3Store
 from videogen_dagster_tests.graph_tests.support import write_spec

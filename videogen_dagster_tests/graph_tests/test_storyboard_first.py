@@ -16,8 +16,8 @@ import dagster as dg
 import pytest
 from PIL import Image
 
+from videogen_dagster.commands import render
 from videogen_dagster.media import probe
-from videogen_dagster.render import render
 from videogen_dagster.store import layout
 from videogen_dagster_tests.graph_tests.support import step_events, write_spec
 from videogen_dagster_tests.graph_tests.test_estimate import estimate_file, remote_generation

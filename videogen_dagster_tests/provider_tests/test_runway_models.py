@@ -313,7 +313,7 @@ def test_errors_come_back_in_runways_shape(runway_server, runway_settings, fake_
 
 
 def test_a_render_with_runway_clips_starts_the_clip_pool_at_runways_tier(monkeypatch):
-    from videogen_dagster.render import _paid_pool_limits
+    from videogen_dagster.commands import _paid_pool_limits
 
     monkeypatch.delenv("VIDEOGEN_CLIPS", raising=False)
     runway = {"resources": {"generation": {"config": {"clips": "runway"}}}}

@@ -17,8 +17,8 @@ def main(argv: list[str]) -> int:
     from videogen_dagster import fork_server
 
     fork_server.start()
+    from videogen_dagster.commands import render
     from videogen_dagster.instance import get_instance
-    from videogen_dagster.render import render
 
     store, local, *specs = argv
     config = {"resources": {"generation": {"config": {"local": json.loads(local)}}}}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from videogen_dagster.render import render_job
+from videogen_dagster.commands import render_job
 from videogen_dagster_tests.fakes.openai_server import FakeOpenAIServer
 from videogen_dagster_tests.graph_tests.support import TEST_SHORT_SIDE, register, write_spec
 from videogen_dagster_tests.reliability_tests.support import record_figure

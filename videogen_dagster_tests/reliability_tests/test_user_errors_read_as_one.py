@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import dagster as dg
 
-from videogen_dagster.render import _failure_messages
+from videogen_dagster.commands import _failure_messages
 from videogen_dagster_tests.fakes.server import http_fault
 from videogen_dagster_tests.graph_tests import support as graph_support
 from videogen_dagster_tests.graph_tests.support import register, write_spec

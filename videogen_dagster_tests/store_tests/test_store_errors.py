@@ -18,7 +18,7 @@ import pytest
 
 from videogen_dagster import settings
 from videogen_dagster.cli import EXIT_STORE, build_parser, main
-from videogen_dagster.render import render_job
+from videogen_dagster.commands import render_job
 from videogen_dagster_tests.graph_tests import support as graph_support
 from videogen_dagster_tests.graph_tests.support import register, write_spec
 

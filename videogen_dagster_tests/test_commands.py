@@ -12,9 +12,9 @@ import dagster as dg
 import pytest
 import yaml
 
+from videogen_dagster.commands import render
 from videogen_dagster.instance import INSTANCE_CONFIG
 from videogen_dagster.media import probe
-from videogen_dagster.render import render
 
 SMALL = {"resources": {"generation": {"config": {"local": {"short_side": 64}}}}}
 

@@ -245,7 +245,8 @@ class RunQueue:
                 f"{info.concurrency_key} (limit {info.limit}, held by "
                 f"{len(info.active_run_ids)} other run(s))"
                 for info in infos
-                if run_id in info.pending_run_ids
+                # Pending with no holder: the slot was just freed and is about to be granted.
+                if run_id in info.pending_run_ids and info.active_run_ids
             ]
             if pools and run_id not in holding:
                 notes[run_id] = f"waiting for a slot of pool {', '.join(pools)}"

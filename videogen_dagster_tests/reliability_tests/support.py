@@ -32,6 +32,16 @@ beats:
 """
 #: Prices that make every call cost money, so "paid twice" can be measured.
 PRICES = {"price_per_image": 0.04, "price_per_video_second": 0.05, "price_per_music_second": 0.01}
+#: Two 5 s beats, silent and small: the video the budget and user-error tests stop part-way.
+TWO_BOATS_SPEC = """\
+prompt: Two paper boats
+duration: 10
+fps: 8
+music: false
+beats:
+  - description: A red boat sets off
+  - description: A blue boat follows
+"""
 
 
 def record_figure(name: str, value: Any) -> None:

@@ -10,6 +10,7 @@ from videogen_dagster_tests.graph_tests.support import register, write_spec
 from videogen_dagster_tests.reliability_tests.faulty import FaultBook
 from videogen_dagster_tests.reliability_tests.support import (
     PRICES,
+    TWO_BOATS_SPEC,
     charged_twice,
     corrupt_media,
     execute,
@@ -19,15 +20,6 @@ from videogen_dagster_tests.reliability_tests.support import (
     step_keys,
 )
 
-SPEC = """\
-prompt: Two paper boats
-duration: 10
-fps: 8
-music: false
-beats:
-  - description: A red boat sets off
-  - description: A blue boat follows
-"""
 IMAGE, CLIP = PRICES["price_per_image"], PRICES["price_per_video_second"] * 5
 FULL_COST = 2 * IMAGE + 2 * CLIP  # 0.58
 CAP = 2 * IMAGE + CLIP + 0.01  # room for both images and one clip, not two
@@ -36,7 +28,7 @@ CAP = 2 * IMAGE + CLIP + 0.01  # room for both images and one clip, not two
 def test_budget_stops_before_the_call_that_would_exceed_it(instance, tmp_path):
     store_root = tmp_path / "store"
     book = FaultBook.create(tmp_path / "faults.json")
-    video_id = register(instance, store_root, write_spec(tmp_path, "boats.yaml", SPEC))
+    video_id = register(instance, store_root, write_spec(tmp_path, "boats.yaml", TWO_BOATS_SPEC))
 
     stopped = execute(instance, store_root, video_id, book, budget_per_video=CAP)
     assert not stopped.success

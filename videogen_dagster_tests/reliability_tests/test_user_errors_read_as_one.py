@@ -10,17 +10,8 @@ from videogen_dagster.commands import _failure_messages
 from videogen_dagster_tests.fakes.server import http_fault
 from videogen_dagster_tests.graph_tests import support as graph_support
 from videogen_dagster_tests.graph_tests.support import register, write_spec
-from videogen_dagster_tests.reliability_tests.support import PRICES
+from videogen_dagster_tests.reliability_tests.support import PRICES, TWO_BOATS_SPEC
 
-SPEC = """\
-prompt: Two paper boats
-duration: 10
-fps: 8
-music: false
-beats:
-  - description: A red boat sets off
-  - description: A blue boat follows
-"""
 #: Code of ours that a user error passes through on its way to the step: none of it may show.
 INTERNALS = tuple(
     f"videogen_dagster/{name}"
@@ -53,7 +44,7 @@ def _the_failures(instance: dg.DagsterInstance, run_id: str) -> dict[str, dg.Dag
 
 def test_a_budget_stop_reads_as_its_message(instance, tmp_path):
     store_root = tmp_path / "store"
-    video_id = register(instance, store_root, write_spec(tmp_path, "boats.yaml", SPEC))
+    video_id = register(instance, store_root, write_spec(tmp_path, "boats.yaml", TWO_BOATS_SPEC))
     cap = 2 * PRICES["price_per_image"] + 0.01  # both images, no clip
 
     result = graph_support.execute(
@@ -75,7 +66,7 @@ def test_a_refusal_reads_as_its_message(instance, tmp_path, openai_server):
         http_fault(400, "Rejected by our safety system.", code="moderation_blocked"),
     )
     store_root = tmp_path / "store"
-    video_id = register(instance, store_root, write_spec(tmp_path, "boats.yaml", SPEC))
+    video_id = register(instance, store_root, write_spec(tmp_path, "boats.yaml", TWO_BOATS_SPEC))
     openai = {"api_key": openai_server.api_key, "base_url": f"{openai_server.url}/v1"}
 
     result = graph_support.execute(

@@ -59,7 +59,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -97,18 +97,15 @@ VARIANTS: dict[str, dict[str, Any]] = {
     # Issue 22: each custom piece of the engine room against Dagster's stock one.
     "stock-storages": {"event_log_storage": None, "run_storage": None, "schedule_storage": None},
     "stock-instance": {"instance_class": None},
-    "no-turns": {},
     "plain-procs": {},
 }
 
 #: Variants that change code, not the instance config: applied in the scenario's process by
-#: ``_patch`` (bench only; the product has no switch for either).
-#: - ``no-turns``: step threads share the interpreter as plain threads (``Turns.turn`` takes no
-#:   turn, so ``waiting`` and ``give_way`` do nothing), in-process scenarios only.
+#: ``_patch`` (bench only; the product has no switch for it).
 #: - ``plain-procs``: ``videogen render`` starts each run process afresh (``spawn``: it imports
 #:   Dagster and the project itself, as a run process of Dagster's own launcher does) instead
 #:   of forking it from the fork server; ``-procsN`` scenarios only.
-PATCHED = {"no-turns": "turns", "plain-procs": "spawn"}
+PATCHED = {"plain-procs": "spawn"}
 
 
 def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
@@ -126,19 +123,7 @@ def _merged(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
 def _patch(variant: str, scenario: Scenario) -> None:
     """Switch off the custom piece a code variant names (``PATCHED``), in this process."""
     what = PATCHED.get(variant)
-    if what == "turns":
-        if scenario.processes:
-            raise SystemExit(f"{scenario.name}: no-turns applies to in-process scenarios only")
-        from contextlib import contextmanager
-
-        from videogen_dagster import turns
-
-        @contextmanager
-        def no_turn(self: turns.Turns, rank: turns.Rank) -> Iterator[None]:
-            yield
-
-        turns.Turns.turn = no_turn  # type: ignore[method-assign]
-    elif what == "spawn":
+    if what == "spawn":
         if not scenario.processes:
             raise SystemExit(f"{scenario.name}: plain-procs applies to -procsN scenarios only")
         import multiprocessing

@@ -27,21 +27,16 @@ What threads change:
 - Events are written from step threads; Dagster's SQLite storages serialise their connections
   with a lock, so concurrent writes are safe (tested with 40 parallel steps).
 - Interrupts (SIGINT/SIGTERM, i.e. run termination, or ``KeyboardInterrupt``) reach the main
-  thread only. The executor then stops launching steps and raises
-  ``DagsterExecutionInterruptedError`` in each running step's thread (``PyThreadState_SetAsyncExc``,
-  the thread analogue of the signal the in-process executor receives), so each emits its
-  interrupted STEP_FAILURE through Dagster's handler; it waits for them, then the run ends as
-  interrupted. CPython delivers that exception at the thread's next bytecode: a step blocked in
-  one long C call (a socket read without timeout) stops when the call returns. A second
+  thread only. The executor then stops launching steps and tells the running ones: each stops
+  at its next wait (``videogen_dagster.waits.sleep``: a provider's pacing or polling, a retry's
+  back-off) by raising ``DagsterExecutionInterruptedError`` there, so it emits its interrupted
+  STEP_FAILURE through Dagster's handler, or it ends on its own; the executor waits for them,
+  then the run ends as interrupted. Nothing is raised inside a thread from outside it: such an
+  exception can land between a lock's acquire and its release (``logging.Handler.handle``) and
+  leave the lock held, and the run hung for ever on its next log line (see ``waits``). A second
   interrupt stops waiting and abandons the remaining step threads (daemon threads; their pool
   slots are freed). An unexpected error in the orchestrating loop stops the steps the same way
   and then fails the run with that error.
-- Step threads take turns at the interpreter (``videogen_dagster.turns``): one runs Python at
-  a time, the best-placed first (``dagster/priority``, then the order the branches were
-  yielded in), and each gives its turn up while it waits (provider calls, ffmpeg, a retry's
-  sleep). Results that come back together then finish one after another in that order,
-  instead of all at the end of a burst of 5 ms GIL slices. A step that waits without saying
-  so (``time.sleep`` in an op) is overtaken after 50 ms, so steps still overlap.
 - The first run in a process freezes the objects already loaded (``gc.freeze``), so no full
   garbage collection walks them while steps wait for the GIL (``_freeze_loaded_objects``).
 - Pools: a blocked claim is re-checked as soon as a step of this run frees a slot, instead of
@@ -77,7 +72,6 @@ Private Dagster imports (our upgrade risk; all exist in dagster 1.13):
 from __future__ import annotations
 
 import contextvars
-import ctypes
 import gc
 import os
 import queue
@@ -109,14 +103,12 @@ from dagster._core.execution.plan.execute_plan import (
 )
 from dagster._core.execution.plan.instance_concurrency_context import InstanceConcurrencyContext
 from dagster._core.execution.plan.plan import ExecutionPlan
-from dagster._core.execution.plan.state import KnownExecutionState
 from dagster._core.execution.plan.step import ExecutionStep
 from dagster._core.execution.retries import RetryMode, get_retries_config
 from dagster._core.execution.tags import get_tag_concurrency_limits_config
-from dagster._core.storage.tags import PRIORITY_TAG
 from dagster._utils.error import serializable_error_info_from_exc_info
 
-from videogen_dagster.turns import TURNS, give_way
+from videogen_dagster import waits
 
 DEFAULT_MAX_CONCURRENT = 32
 """Steps wait on APIs, not CPU: the cap is about API politeness, not cores (pools do that)."""
@@ -266,50 +258,25 @@ class _Report:
 
 
 def _run_step(
-    step_context: StepExecutionContext, rank: tuple[int, int], reports: queue.SimpleQueue[_Report]
+    step_context: StepExecutionContext,
+    interrupt: threading.Event,
+    reports: queue.SimpleQueue[_Report],
 ) -> None:
-    """Body of a step thread: Dagster's step event sequence, then the step's hooks, in turns."""
+    """Body of a step thread: Dagster's step event sequence, then the step's hooks; its waits
+    end with ``DagsterExecutionInterruptedError`` once ``interrupt`` is set."""
     key = step_context.step.key
     try:
-        with TURNS.turn(rank):
+        with waits.interrupted_by(interrupt, DagsterExecutionInterruptedError):
             events = []
             for event in dagster_event_sequence_for_step(step_context):
                 events.append(event)
                 reports.put(_Report(key, event))
-                give_way()
             for event in _trigger_hook(step_context, events):
                 reports.put(_Report(key, event))
     except BaseException as error:  # interrupts, raise_on_error: the orchestrator decides
         reports.put(_Report(key, error=error))
     else:
         reports.put(_Report(key))
-
-
-def _turn_rank(step: ExecutionStep, known_state: KnownExecutionState) -> tuple[int, int]:
-    """Where the step queues for the interpreter (lowest first): by its ``dagster/priority`` tag
-    (higher first, as Dagster launches and claims pool slots), then by its branch's place among
-    the dynamic outputs as they were yielded (Dagster launches branches in that order); a step
-    outside any branch goes before the branches of its priority."""
-    try:
-        priority = int(step.tags.get(PRIORITY_TAG, 0))
-    except ValueError:
-        priority = 0  # Dagster ignores a priority that is not a number, and so do we
-    mapping_key = step.get_mapping_key()
-    if mapping_key is None:
-        return -priority, -1
-    for outputs in known_state.dynamic_mappings.values():
-        for mapping_keys in outputs.values():
-            if mapping_keys and mapping_key in mapping_keys:
-                return -priority, mapping_keys.index(mapping_key)
-    return -priority, 0
-
-
-def _interrupt_thread(thread: threading.Thread) -> None:
-    """Raise DagsterExecutionInterruptedError in a step thread at its next bytecode."""
-    if thread.ident is not None:
-        ctypes.pythonapi.PyThreadState_SetAsyncExc(
-            ctypes.c_ulong(thread.ident), ctypes.py_object(DagsterExecutionInterruptedError)
-        )
 
 
 class _StepThreads:
@@ -326,6 +293,8 @@ class _StepThreads:
         self._concurrency = concurrency
         self._reports: queue.SimpleQueue[_Report] = queue.SimpleQueue()
         self._running: dict[str, threading.Thread] = {}
+        #: Set once the run is interrupted: each step thread stops at its next wait.
+        self._interrupt = threading.Event()
 
     def run(self) -> Iterator[DagsterEvent]:
         try:
@@ -339,8 +308,7 @@ class _StepThreads:
                     yield from self._handle(report)
                 yield from self._active.plan_events_iterator(self._job_context)
         except GeneratorExit:
-            for thread in self._running.values():
-                _interrupt_thread(thread)
+            self._interrupt.set()
             raise
         except BaseException as error:
             yield from self._stop(error)
@@ -352,7 +320,7 @@ class _StepThreads:
         # Copy the run's context variables (Dagster sets some per run) into the step's thread.
         thread = threading.Thread(
             target=contextvars.copy_context().run,
-            args=(_run_step, step_context, _turn_rank(step, known_state), self._reports),
+            args=(_run_step, step_context, self._interrupt, self._reports),
             name=f"dagster-step:{step.key}",
             daemon=True,
         )
@@ -404,8 +372,7 @@ class _StepThreads:
         yield DagsterEvent.engine_event(
             self._job_context, f"Threaded executor: {message} - interrupting steps {keys}", data
         )
-        for thread in self._running.values():
-            _interrupt_thread(thread)
+        self._interrupt.set()
         while self._running:
             if self._active.check_for_interrupts():
                 abandoned = sorted(self._running)

@@ -13,12 +13,12 @@ import hashlib
 import json
 import logging
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from videogen_dagster import waits
 from videogen_dagster.domain.spec import BeatSpec
 from videogen_dagster.providers.base import (
     ClipGenerator,
@@ -45,7 +45,6 @@ from videogen_dagster.providers.verify import (
 from videogen_dagster.store import failed_manifest, layout
 from videogen_dagster.store.base import Store
 from videogen_dagster.store.claims import generation_claimed
-from videogen_dagster.turns import waiting
 
 log = logging.getLogger(__name__)
 
@@ -254,7 +253,7 @@ class Generator:
         self.video_id = video_id
         self.budget = budget
         self.attempts = attempts
-        self._sleep = sleep
+        self._sleep = sleep or waits.sleep
         #: The beat planning this generator did (or found cached), for the manifest.
         self.planning: GenerationResult | None = None
 
@@ -303,8 +302,7 @@ class Generator:
     ) -> list[BeatSpec]:
         planner = self.provider.planner
         result = self._plan_result(key, fingerprint)
-        with waiting():
-            beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
+        beats = call_with_retries(lambda: planner.plan_beats(prompt, duration, style))
         cost = planner.last_cost
         payload = {"beats": [b.model_dump() for b in beats], "cost": cost}
         self.store.write_text(key, json.dumps(payload), "application/json")
@@ -420,14 +418,13 @@ class Generator:
             raise BudgetExceededError(f"{stop} (recorded in {uri})") from stop
 
         def attempt() -> Generated:
-            with waiting():
-                result = paid.call()
+            result = paid.call()
             paid.verify(result)  # corrupt media is a failed attempt, retried like a 5xx
             return result
 
         record = None
         try:
-            generated = call_with_retries(attempt, attempts=self.attempts, sleep=self._pause)
+            generated = call_with_retries(attempt, attempts=self.attempts, sleep=self._sleep)
             # Cached before the ledger line: a process killed between the two has lost a line
             # of cost accounting, not the paid result (the next run finds it in the cache).
             remembered = self._remember(fingerprint, generated)
@@ -438,11 +435,6 @@ class Generator:
             _LEDGER.settle(self.store, self.video_id, estimate, record)
         failed_manifest.resolve_failure(self.store, self.video_id, label)
         return remembered
-
-    def _pause(self, seconds: float) -> None:
-        """A retry's back-off, waited out without holding up other steps' turns."""
-        with waiting():
-            (self._sleep or time.sleep)(seconds)
 
     def _ledger_line(self, what: str, result: GenerationResult) -> dict[str, Any]:
         """One paid call, as the cost ledger (and so the budget) counts it."""

@@ -55,9 +55,9 @@ def test_definitions_load_with_every_asset_check_job_and_sensor():
 
 
 def test_only_steps_with_slack_yield_to_the_chains():
-    """``dagster/priority`` -1 puts a step last for launch, pool slots and the interpreter's
-    turns: only the contact sheet, the music and the non-blocking checks may carry it, never a
-    step of a chain or of the stitch that waits for every chain."""
+    """``dagster/priority`` -1 puts a step last for launch and pool slots: only the contact
+    sheet, the music and the non-blocking checks may carry it, never a step of a chain or of
+    the stitch that waits for every chain."""
     from videogen_dagster.definitions import defs
 
     job = defs.resolve_job_def("render_video")

@@ -59,7 +59,8 @@ def split_beats(
     generation: GenerationResource,
 ):
     """One branch per beat, each carrying its chunks of the plan; the longest chains first, so
-    they start first when branches queue for the interpreter or for a pool's slots."""
+    they start first (Dagster launches branches in the order they were yielded) and claim a
+    pool's slots first."""
     provider = generation.provider()
     with fail_without_retry_on_user_errors():
         size = provider.size_for(spec.aspect_ratio)

@@ -66,8 +66,7 @@ class ChunkPlan:
         seconds generated, ties in beat order.
 
         A video is done when its slowest chain is. Branches that become ready together queue
-        for something (the run's one interpreter, a pool's slots): a short chain has slack
-        to wait in, a long one has none.
+        for a pool's slots: a short chain has slack to wait in, a long one has none.
         """
 
         def chain_length(beat_index: int) -> tuple[int, float, int]:

@@ -2,14 +2,13 @@
 
 There is no system ffmpeg (and no ffprobe): ``imageio_ffmpeg`` ships the binary, and every
 command goes through :func:`run` or :func:`pipe_into`, so a failure always becomes a
-:class:`MediaError` carrying ffmpeg's own message, and waiting for ffmpeg is always a marked
-wait (``turns.waiting``): other steps run their Python meanwhile.
+:class:`MediaError` carrying ffmpeg's own message.
 
 A command whose result is not awaited yet (the local provider's encodes, which stand for a
 remote API's own servers, and the soundtrack, made while the clips are) runs in the
 *background*: at a lower OS priority, so that on a busy machine the cores go first to the
-steps' Python. In a 20-beat run a step holding its turn spent a third of its time runnable but
-off the CPU, behind such encodes (``bench/RESULTS.md``).
+steps' Python. In a 20-beat run the steps' Python was runnable but off the CPU a third of
+the time it ran, behind such encodes (``bench/RESULTS.md``).
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ import ffmpeg
 import imageio_ffmpeg
 
 from videogen_dagster.media.errors import MediaError
-from videogen_dagster.turns import waiting
 
 #: How much nicer than the caller a background command runs (at most 19, the nicest there is).
 BACKGROUND_NICENESS = 10
@@ -43,9 +41,8 @@ def ffmpeg_exe() -> str:
 
 def run(stream: ffmpeg.nodes.OutputStream, *, what: str, background: bool = False) -> bytes:
     """Run one ffmpeg command; returns its stdout. ``what`` names the operation and file."""
-    with waiting():
-        process = _start(stream, background=background, pipe_stdout=True, pipe_stderr=True)
-        out, err = process.communicate()
+    process = _start(stream, background=background, pipe_stdout=True, pipe_stderr=True)
+    out, err = process.communicate()
     if process.returncode != 0:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(err))
     return out
@@ -63,30 +60,26 @@ def pipe_into(
     Streaming keeps memory flat for long clips, and lets the Python side render the next
     frame while ffmpeg encodes the previous one (two processes, two cores). stderr is drained
     on a thread so a chatty ffmpeg can never block on a full pipe while we block on stdin.
-    The whole command, producing the chunks included, is one marked wait: a wait per chunk
-    would hand the turn round every few milliseconds, and a wait shorter than another step's
-    turn costs the waiting step more than it frees.
     """
-    with waiting():
-        process = _start(stream, background=background, pipe_stdin=True, pipe_stderr=True)
-        assert process.stdin is not None and process.stderr is not None
-        stderr_parts: list[bytes] = []
-        drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
-        drain.start()
-        broken = False
+    process = _start(stream, background=background, pipe_stdin=True, pipe_stderr=True)
+    assert process.stdin is not None and process.stderr is not None
+    stderr_parts: list[bytes] = []
+    drain = threading.Thread(target=lambda: stderr_parts.append(process.stderr.read()))
+    drain.start()
+    broken = False
+    try:
+        for chunk in chunks:
+            process.stdin.write(chunk)
+    except BrokenPipeError:
+        broken = True  # ffmpeg exited early; its stderr says why
+    finally:
         try:
-            for chunk in chunks:
-                process.stdin.write(chunk)
+            process.stdin.close()
         except BrokenPipeError:
-            broken = True  # ffmpeg exited early; its stderr says why
-        finally:
-            try:
-                process.stdin.close()
-            except BrokenPipeError:
-                broken = True
-            returncode = process.wait()
-            drain.join()
-            process.stderr.close()
+            broken = True
+        returncode = process.wait()
+        drain.join()
+        process.stderr.close()
     if returncode != 0 or broken:
         raise MediaError(f"ffmpeg failed to {what}", stderr=_text(b"".join(stderr_parts)))
 

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
 
+from videogen_dagster import waits
 from videogen_dagster.media import MediaInfo
 from videogen_dagster.providers.base import (
     ClipGenerator,
@@ -97,7 +98,7 @@ class JobClips(ClipGenerator):
         self,
         settings: ClipJobSettings,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = waits.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.settings = settings

@@ -23,8 +23,6 @@ from dataclasses import dataclass
 
 import espeakng_loader
 
-from videogen_dagster.turns import waiting
-
 _AUDIO_OUTPUT_SYNCHRONOUS = 2
 _INITIALIZE_DONT_EXIT = 0x8000
 _POS_CHARACTER = 1
@@ -174,13 +172,12 @@ def _synthesise(text: str, voice: str, rate: int) -> tuple[int, bytes, list[list
 def speak(text: str, *, voice: str, speed: float) -> Speech:
     """``text`` spoken by the eSpeak NG ``voice`` at ``speed`` times its normal pace."""
     order = json.dumps({"text": text, "voice": voice, "rate": round(NORMAL_RATE * speed)})
-    with waiting():
-        child = subprocess.run(
-            [sys.executable, "-m", __name__],
-            input=order.encode(),
-            capture_output=True,
-            check=False,
-        )
+    child = subprocess.run(
+        [sys.executable, "-m", __name__],
+        input=order.encode(),
+        capture_output=True,
+        check=False,
+    )
     if child.returncode != 0:
         lines = child.stderr.decode(errors="replace").strip().splitlines()
         raise EspeakError(lines[-1] if lines else f"eSpeak NG exited with {child.returncode}")

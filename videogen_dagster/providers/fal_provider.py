@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from videogen_dagster import waits
 from videogen_dagster.providers.base import ClipRequest, Generated, JobJournal, Size
 from videogen_dagster.providers.clip_jobs import (
     ClipJobSettings,
@@ -165,7 +166,7 @@ class FalClips(JobClips):
         settings: FalSettings,
         *,
         client: fal_client.SyncClient | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = waits.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(settings, sleep=sleep, clock=clock)

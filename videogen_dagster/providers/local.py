@@ -19,6 +19,7 @@ from pathlib import Path
 
 from numpy.random import default_rng
 
+from videogen_dagster import waits
 from videogen_dagster.domain.spec import BeatSpec
 from videogen_dagster.media.encode import encode_pcm_to_m4a
 from videogen_dagster.media.errors import MediaError
@@ -104,7 +105,7 @@ class _Latency:
     The local rendering happens inside that delay, as a real API's answer time includes its
     own rendering: a call costs ``max(delay, render time)``, not their sum, so a benchmark's
     critical path (the sum of drawn delays) is what the provider alone costs. Threads run
-    while a call waits out the rest of its delay.
+    while a call waits out the rest of its delay, which an interrupted run cuts short.
     """
 
     def __init__(self, settings: LocalSettings) -> None:
@@ -119,7 +120,7 @@ class _Latency:
         yield delay
         remaining = deadline - time.monotonic()
         if remaining > 0:
-            time.sleep(remaining)
+            waits.sleep(remaining)
 
     def _draw(self, base: float, fingerprint: str) -> float:
         if base <= 0:

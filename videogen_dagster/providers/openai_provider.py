@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import base64
 import threading
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from pydantic import BaseModel, Field, ValidationError
 
+from videogen_dagster import waits
 from videogen_dagster.domain.local_beat_planner import WORDS_PER_SECOND, narration_for
 from videogen_dagster.domain.spec import BeatSpec
 from videogen_dagster.providers.base import (
@@ -319,7 +319,7 @@ class _OpenAIRole:
         settings: OpenAISettings,
         *,
         client: openai.OpenAI | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = waits.sleep,
     ) -> None:
         self.settings = settings
         self.model: str = getattr(settings, self.model_setting)
@@ -608,7 +608,7 @@ class OpenAISpeech(_OpenAIRole, SpeechGenerator):
         settings: OpenAISettings,
         *,
         client: openai.OpenAI | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = waits.sleep,
     ) -> None:
         # Checked here, not with the settings: only a render that narrates uses this model.
         _check_shutdown("speech_model", settings.speech_model, datetime.now(UTC).date())

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, TypeVar
 
+from videogen_dagster import waits
 from videogen_dagster.providers.errors import (
     PermanentProviderError,
     ProviderError,
@@ -74,7 +75,7 @@ def call_with_retries(
     base_delay: float = 0.5,
     max_delay: float = 30.0,
     jitter: float = 0.5,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = waits.sleep,
     on_retry: OnRetry | None = None,
     rng: random.Random | None = None,
 ) -> T:
@@ -109,7 +110,7 @@ def retry_with(
     settings: RetrySettings,
     fn: Callable[[], T],
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = waits.sleep,
     on_retry: OnRetry | None = None,
 ) -> T:
     """``call_with_retries`` with a provider's ``RetrySettings``."""

@@ -28,6 +28,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from videogen_dagster import waits
 from videogen_dagster.providers.base import ClipRequest, Generated, JobJournal
 from videogen_dagster.providers.clip_jobs import (
     ClipJobSettings,
@@ -119,7 +120,7 @@ class RunwayClips(JobClips):
         settings: RunwaySettings,
         *,
         client: runwayml.RunwayML | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = waits.sleep,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         super().__init__(settings, sleep=sleep, clock=clock)

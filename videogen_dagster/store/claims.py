@@ -27,8 +27,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from typing import TypeVar
 
+from videogen_dagster import waits
 from videogen_dagster.store.base import Store
-from videogen_dagster.turns import waiting
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +132,7 @@ def generation_claimed(
     finished: Callable[[], T | None],
     *,
     on_wait: Callable[[str], None] = log.info,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = waits.sleep,
 ) -> Iterator[T | None]:
     """Yield None once this process holds the claim at ``key`` and must do the work, or the
     result ``finished()`` returns once another process has done it.
@@ -162,8 +162,7 @@ def generation_claimed(
         if not announced:
             on_wait(f"{what}: waiting for {owner}, which is generating it already")
             announced = True
-        with waiting():
-            sleep(poll)
+        sleep(poll)
         poll = min(poll * 1.5, MAX_POLL_SECONDS)
         result = finished()
         if result is not None:

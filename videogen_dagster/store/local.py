@@ -18,7 +18,6 @@ from videogen_dagster.store.base import (
     StoreUnavailableError,
     validate_key,
 )
-from videogen_dagster.turns import waiting
 
 #: What an ``OSError`` says about the folder as a whole rather than about one file: the store
 #: cannot be used until the user fixes its location or permissions.
@@ -114,14 +113,11 @@ class LocalStore(Store):
 
     def write_bytes(self, key: str, data: bytes, content_type: str | None = None) -> str:
         """Durable before it is visible: a paid generation's file is flushed to disk before its
-        cache record (written after it) can point at it. The flush is a marked wait: it usually
-        takes a millisecond, but a busy disk held it for up to a second in the benchmark, and
-        a step holding its turn meanwhile would hold up every other step's Python."""
+        cache record (written after it) can point at it."""
         with self._atomic_target(key) as tmp, open(tmp, "wb") as f:
             f.write(data)
             f.flush()
-            with waiting():
-                os.fsync(f.fileno())
+            os.fsync(f.fileno())
         return self.uri(key)
 
     def write_file(self, key: str, path: Path, content_type: str | None = None) -> str:
@@ -198,8 +194,7 @@ class LocalStore(Store):
             folder.mkdir(parents=True, exist_ok=True)
             fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
         try:
-            with waiting():
-                fcntl.flock(fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             yield
         finally:
             os.close(fd)  # releases the lock

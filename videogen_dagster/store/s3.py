@@ -6,8 +6,7 @@ half of a file under its final key; an upload killed midway leaves only an invis
 incomplete multipart upload (expire those with a bucket lifecycle rule).
 
 ffmpeg works on local files: ``local_path`` downloads a temporary copy, and results are
-uploaded with ``write_file``. Every call to the endpoint is a marked wait
-(``turns.waiting``): a step uploading a clip lets the other steps run their Python meanwhile.
+uploaded with ``write_file``.
 """
 
 from __future__ import annotations
@@ -22,7 +21,6 @@ from typing import Any, Self
 from videogen_dagster.domain.spec_files import SPEC_SUFFIXES
 from videogen_dagster.store.base import Store, StoreUnavailableError, validate_key
 from videogen_dagster.store.inbox import InboxEntry, SpecInbox
-from videogen_dagster.turns import waiting
 
 #: How often ``append_line`` re-reads and retries when another writer got in first.
 APPEND_ATTEMPTS = 20
@@ -144,10 +142,9 @@ class _S3Location:
 
     @contextmanager
     def _calling(self) -> Iterator[None]:
-        """A call to the endpoint: a marked wait, and an unusable store reads as one line."""
+        """A call to the endpoint: an unusable store reads as one line."""
         try:
-            with waiting():
-                yield
+            yield
         except Exception as error:
             unavailable = _unavailable(self, error)
             if unavailable is not None:

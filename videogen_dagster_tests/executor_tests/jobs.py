@@ -14,8 +14,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from videogen_dagster import waits
 from videogen_dagster.executor import threaded_executor
-from videogen_dagster.turns import waiting
 
 
 class Gauge:
@@ -309,12 +309,45 @@ def raises_value_error() -> None:
 
 @dg.op(config_schema={"started": str})
 def busy_until_interrupted(context: dg.OpExecutionContext) -> str:
-    """Polls like a client waiting on a render job; the marker tells a test it is running."""
+    """Polls like a client waiting on a render job, through the waits an interrupt ends; the
+    marker tells a test it is running."""
     Path(context.op_config["started"]).write_text("running")
     deadline = time.monotonic() + STUCK_LIMIT_SECONDS
     while time.monotonic() < deadline:
-        time.sleep(0.02)
+        waits.sleep(0.02)
     return "never interrupted"
+
+
+CHATTY_STEPS = 6
+
+
+@dg.op(out=dg.DynamicOut(int))
+def chatters() -> Iterator[dg.DynamicOutput[int]]:
+    for index in range(CHATTY_STEPS):
+        yield dg.DynamicOutput(index, mapping_key=str(index))
+
+
+@dg.op(config_schema={"started": str})
+def chatty_until_interrupted(context: dg.OpExecutionContext, index: int) -> int:
+    """Logs without pause between short waits, so that most of its time is spent inside
+    logging's handler locks, where an exception raised into the thread from outside would leave
+    a lock held and hang the run."""
+    Path(f"{context.op_config['started']}-{index}").write_text("running")
+    deadline = time.monotonic() + STUCK_LIMIT_SECONDS
+    while time.monotonic() < deadline:
+        for _ in range(20):
+            context.log.info(f"step {index} still waiting")
+        waits.sleep(0.001)
+    return index
+
+
+@dg.graph
+def chatty() -> None:
+    chatters().map(chatty_until_interrupted)
+
+
+def chatty_job() -> dg.JobDefinition:
+    return chatty.to_job(name="chatty_threaded", executor_def=threaded_executor)
 
 
 @dg.op
@@ -394,69 +427,6 @@ video_defs = dg.Definitions(
     jobs=[dg.define_asset_job("video_job", selection=[video_assets])],
     executor=threaded_executor,
 )
-
-
-# --- turns: steps queue for the interpreter by priority, then branch order -----------------------
-
-
-class TurnGate:
-    """Holds steps in a marked wait until the test opens it; records who got a turn, in order."""
-
-    def __init__(self) -> None:
-        self.arrived = 0
-        self.order: list[str] = []
-        self._open = threading.Event()
-        self._lock = threading.Lock()
-
-    def pass_through(self, name: str) -> None:
-        with waiting():  # like a provider call: the step gives its turn up while it waits
-            with self._lock:
-                self.arrived += 1
-            self._open.wait()
-        self.order.append(name)  # back in turns: the order turns were handed out in
-
-    def open(self) -> None:
-        self._open.set()
-
-    def reset(self) -> None:
-        self.__init__()
-
-
-TURN_GATE = TurnGate()
-#: Yielded out of order on purpose, so that branch order cannot be mistaken for key order.
-BRANCH_KEYS = ("d", "b", "c", "a")
-
-
-@dg.op(out=dg.DynamicOut(str))
-def branches_out_of_order() -> Iterator[dg.DynamicOutput[str]]:
-    for key in BRANCH_KEYS:
-        yield dg.DynamicOutput(key, mapping_key=key)
-
-
-@dg.op
-def branch_turn(key: str) -> None:
-    TURN_GATE.pass_through(key)
-
-
-@dg.op
-def unbranched_turn() -> None:
-    TURN_GATE.pass_through("unbranched")
-
-
-@dg.op(tags={"dagster/priority": "-1"})
-def low_priority_turn() -> None:
-    TURN_GATE.pass_through("low priority")
-
-
-@dg.graph
-def turn_order() -> None:
-    branches_out_of_order().map(branch_turn)
-    unbranched_turn()
-    low_priority_turn()
-
-
-def turn_order_job() -> dg.JobDefinition:
-    return turn_order.to_job(name="turn_order_threaded", executor_def=threaded_executor)
 
 
 # --- loaders for reconstructable() -------------------------------------------------------------

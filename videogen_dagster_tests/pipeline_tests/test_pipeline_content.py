@@ -9,6 +9,7 @@ tests (graph_tests/test_render_content.py) check the same pictures through a Dag
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -77,7 +78,15 @@ class Renders:
     rendered: Rendered
 
 
-@pytest.fixture(scope="module")
+def _renders_scope(fixture_name: str, config: pytest.Config) -> str:
+    """Once per module, except while mutmut collects which tests call which function: it
+    credits a function to the test during which it ran, so a module fixture's renders would
+    count only for the first test and a mutant in, say, the manifest's cost fields would
+    never meet ``test_cost_fields_of_every_entry`` (see docs/testing.md)."""
+    return "function" if os.environ.get("MUTANT_UNDER_TEST") == "stats" else "module"
+
+
+@pytest.fixture(scope=_renders_scope)
 def renders(tmp_path_factory) -> Renders:
     root = tmp_path_factory.mktemp("boats")
     palette = ImageRequest(prompt="palette", size=SETTINGS.sizes()["1:1"], seed=1)
@@ -279,6 +288,13 @@ def test_every_paid_call_is_a_line_of_both_cost_ledgers(renders) -> None:
         assert sum(line["cost"] for line in lines) == pytest.approx(FULL_COST)
         assert {line["video_id"] for line in lines} == {"boats"}
         assert len({line["fingerprint"] for line in lines}) == CALLS
+        # Each line names the call as the failures and logs do, so a user can tell them apart.
+        m = renders.first
+        assert sorted(line["what"] for line in lines) == sorted(
+            [f"beat {beat['index']} storyboard image" for beat in m["beats"]]
+            + [f"beat {c['beat_index']} chunk {c['chunk_num']} ({c['kind']})" for c in m["chunks"]]
+            + ["music"]
+        )
 
 
 def test_colour_match_and_reanchor_settings_change_only_the_continuous_chunks(renders) -> None:

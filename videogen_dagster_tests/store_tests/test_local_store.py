@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -15,7 +14,6 @@ import pytest
 from videogen_dagster.store.base import StoreKeyError, StoreUnavailableError
 from videogen_dagster.store.factory import open_store
 from videogen_dagster.store.local import LocalStore
-from videogen_dagster.turns import Turns
 
 
 @pytest.fixture
@@ -134,37 +132,3 @@ def test_append_line_from_many_threads_keeps_every_line(store: LocalStore) -> No
         thread.join()
     lines = store.read_text("v1/costs.jsonl").splitlines()
     assert sorted(lines) == sorted(f'{{"w": {w}, "i": {i}}}' for w in range(4) for i in range(50))
-
-
-def test_a_flush_to_disk_lets_other_steps_run_meanwhile(store: LocalStore, monkeypatch) -> None:
-    """A slow disk (an fsync held for a second was measured) stalls the writing step only."""
-    turns = Turns(patience=60.0)  # longer than the test waits: only a handed-over turn counts
-    flushing, disk_done, other_ran = threading.Event(), threading.Event(), threading.Event()
-    real_fsync = os.fsync
-
-    def slow_fsync(fd: int) -> None:
-        flushing.set()
-        disk_done.wait(20)
-        real_fsync(fd)
-
-    monkeypatch.setattr(os, "fsync", slow_fsync)
-
-    def writer() -> None:
-        with turns.turn((0,)):
-            store.write_bytes("v/image.png", b"paid for")
-
-    def other_step() -> None:
-        with turns.turn((1,)):
-            other_ran.set()
-
-    threads = [threading.Thread(target=writer)]
-    threads[0].start()
-    assert flushing.wait(20)
-    threads.append(threading.Thread(target=other_step))
-    threads[1].start()
-    ran_during_flush = other_ran.wait(10)
-    disk_done.set()
-    for thread in threads:
-        thread.join()
-    assert ran_during_flush
-    assert store.read_bytes("v/image.png") == b"paid for"

@@ -15,25 +15,23 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-import boto3
 import dagster as dg
 import pytest
 
 from videogen_dagster.store import layout
 from videogen_dagster_tests.deploy_tests.services import (
+    BIN,
+    BUCKET,
+    REPO,
+    deployment,
     missing_services,
-    postgres_server,
-    redis_server,
 )
-from videogen_dagster_tests.fakes.moto_s3 import FAKE_AWS_ENV, moto_s3_server
 
 pytestmark = [
     pytest.mark.deploy,
@@ -41,9 +39,6 @@ pytestmark = [
     pytest.mark.timeout(1500),
 ]
 
-REPO = Path(__file__).resolve().parents[2]
-BIN = Path(sys.executable).parent
-BUCKET = "videos"
 #: Six beats of 5 s, planned by the local planner; 12 fps keeps the local renders light.
 SPEC = "prompt: {prompt}\nduration: 30\nfps: 12\nmusic: false\n"
 #: Local provider prices, so that paying twice would show in the ledger (it records paid calls).
@@ -62,21 +57,6 @@ PRICED = {
 }
 
 
-def _clean_env() -> dict[str, str]:
-    return {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("VIDEOGEN_", "DAGSTER_", "AWS_"))
-    }
-
-
-def _home(folder: Path) -> Path:
-    home = folder / "dagster_home"
-    home.mkdir(parents=True)
-    shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    return home
-
-
 def _wait(condition, what: str, timeout: float = 600, every: float = 1.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -85,17 +65,6 @@ def _wait(condition, what: str, timeout: float = 600, every: float = 1.0):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop a process and everything it started (each was started in a session of its own)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def _celery_hosts(instance: dg.DagsterInstance, run_id: str) -> Counter:
@@ -119,92 +88,17 @@ def _ledger(s3, video_id: str) -> list[dict]:
 
 @pytest.fixture(name="deployment")
 def deployment_fixture(tmp_path: Path):
-    with (
-        postgres_server() as postgres_url,
-        redis_server(tmp_path / "redis") as broker,
-        moto_s3_server() as s3_endpoint,
-    ):
-        s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
-        s3.create_bucket(Bucket=BUCKET)
-
-        launcher = tmp_path / "launcher"
-        inbox = launcher / "inbox"
-        inbox.mkdir(parents=True)
-        shared = {
-            **FAKE_AWS_ENV,
-            "VIDEOGEN_POSTGRES_URL": postgres_url,
-            "VIDEOGEN_CELERY_BROKER": broker,
-            "PATH": f"{BIN}{os.pathsep}{os.environ['PATH']}",
+    # Steps of a killed worker go back to the broker after this long (deploy/celery.yaml
+    # says 300 s; a test waits less).
+    with deployment(tmp_path, visibility_timeout=30) as running:
+        yield {
+            "instance": running.instance,
+            "env": running.env,
+            "inbox": running.inbox,
+            "s3": running.s3,
+            "processes": running.processes,
+            "tmp": tmp_path,
         }
-        launcher_env = {
-            **_clean_env(),
-            **shared,
-            "DAGSTER_HOME": str(_home(launcher)),
-            "VIDEOGEN_EXECUTOR": "celery",
-            "VIDEOGEN_STORE": f"s3://{BUCKET}/videos",
-            "VIDEOGEN_S3_ENDPOINT_URL": s3_endpoint,
-            "VIDEOGEN_INBOX": str(inbox),
-            "VIDEOGEN_SENSOR_INTERVAL_SECONDS": "1",
-        }
-        # Steps of a killed worker go back to the broker after this long (deploy/celery.yaml
-        # says 300 s; a test waits less).
-        celery_yaml = tmp_path / "celery.yaml"
-        celery_yaml.write_text(
-            (REPO / "deploy" / "celery.yaml")
-            .read_text()
-            .replace("visibility_timeout: 300", "visibility_timeout: 30")
-        )
-
-        processes: dict[str, subprocess.Popen] = {}
-        try:
-            for name in ("w1", "w2"):
-                folder = tmp_path / name
-                worker_env = {
-                    **_clean_env(),
-                    **shared,
-                    "HOME": str(folder),
-                    "DAGSTER_HOME": str(_home(folder)),
-                    # What a worker's own environment says must not matter: the run says.
-                    "VIDEOGEN_STORE": str(folder / "not-the-store"),
-                }
-                hide = f'mount -t tmpfs tmpfs {launcher} && exec "$@"'
-                processes[name] = subprocess.Popen(
-                    ["unshare", "--mount", "--propagation", "private", "--",
-                     "sh", "-c", hide, "sh",
-                     str(BIN / "dagster-celery"), "worker", "start", "-A", "dagster_celery.app",
-                     "-y", str(celery_yaml), "--name", name, "--", "--concurrency", "2"],
-                    cwd=folder,
-                    env=worker_env,
-                    stdout=open(folder / "worker.log", "wb"),  # noqa: SIM115
-                    stderr=subprocess.STDOUT,
-                    start_new_session=True,
-                )  # fmt: skip
-            processes["daemon"] = subprocess.Popen(
-                [str(BIN / "dagster-daemon"), "run", "-w", str(REPO / "workspace.yaml")],
-                cwd=REPO,
-                env=launcher_env,
-                stdout=open(launcher / "daemon.log", "wb"),  # noqa: SIM115
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            saved = dict(os.environ)
-            os.environ.update(launcher_env)
-            try:
-                with dg.DagsterInstance.get() as instance:
-                    yield {
-                        "instance": instance,
-                        "env": launcher_env,
-                        "inbox": inbox,
-                        "s3": s3,
-                        "processes": processes,
-                        "tmp": tmp_path,
-                    }
-            finally:
-                os.environ.clear()
-                os.environ.update(saved)
-        finally:
-            for process in processes.values():
-                _stop(process)
 
 
 def _finished_run(instance: dg.DagsterInstance, video_id: str, after: int) -> dg.DagsterRun | None:

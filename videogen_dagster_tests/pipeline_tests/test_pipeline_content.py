@@ -248,6 +248,10 @@ def test_the_spec_truncation_and_adjustments(renders) -> None:
         (0, 0.0, 5.0),
         (1, 5.0, 5.0),
     ]
+    assert [b["description"] for b in m["beats"]] == [
+        "A red boat sets off across the pond",
+        "A blue boat follows under the reeds",
+    ]
     assert [(b["index"], b["start"], b["duration"]) for b in m["spec"]["beats"]] == [
         (0, 0.0, 5.0),
         (1, 5.0, 5.0),
@@ -386,6 +390,11 @@ def test_a_silent_planned_video_has_no_audio_and_records_its_planning(tmp_path) 
     planning = m["planning"]
     assert planning["cache_hit"] is False and planning["provider"] == "local"
     assert planning["model"] == "scene-splitter" and len(planning["fingerprint"]) == 64
+    # The totals count the planning and the generated reference too, not only images and clips.
+    entries = [planning, reference] + [b["image"] for b in m["beats"]] + m["chunks"]
+    assert m["calls"] == len(entries) and m["cache_hits"] == 0
+    assert m["total_cost"] == pytest.approx(sum(e["cost"] for e in entries))
+    assert m["total_cost_without_cache"] == pytest.approx(m["total_cost"])
     again = render(tmp_path / "store", spec_path, generate_reference=True)
     assert again.spec.beats == rendered.spec.beats
     assert again.references[0].generation.cache_hit

@@ -78,10 +78,18 @@ def test_the_command_can_start_the_fork_server_before_it_imports_dagster():
     server needs none of Dagster in the caller, and a second start reuses the first server."""
     script = textwrap.dedent(
         """
-        import json, os, sys
+        import json, os, sys, time
         from videogen_dagster import fork_server
 
         def servers():
+            # Fork servers of this process, once one has replaced its forked copy of this
+            # process by its own program (start() returns once it is forked).
+            deadline = time.monotonic() + 60
+            while not (found := _servers()) and time.monotonic() < deadline:
+                time.sleep(0.02)
+            return found
+
+        def _servers():
             found = []
             for pid in filter(str.isdigit, os.listdir("/proc")):
                 try:

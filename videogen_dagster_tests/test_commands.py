@@ -68,7 +68,9 @@ def test_progress_follows_each_video_to_its_end(tmp_path: Path):
     for name in ("fox", "owl"):
         shown = [line for line in lines if line.startswith(f"[{name}] ")]
         assert shown[-2].startswith(f"[{name}] images 2/2 · clips 2/2 · ")
-        assert shown[-2].endswith("final_video")
+        # Polled every 0.1 s: the last step seen comes after the clips; the final video itself
+        # when it outlasted a poll (on a quiet machine it can start and end between two).
+        assert shown[-2].rsplit(" · ", 1)[-1] in {"stitched_video", "final_video"}
         assert shown[-1].startswith(f"[{name}] done: ")
         assert len(shown) == len(set(shown)) > 1  # a line when something changed, not per poll
 

@@ -46,7 +46,6 @@ import statistics
 import sys
 import tempfile
 import time
-from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -67,12 +66,14 @@ from bench.bench_pipeline import (  # noqa: E402
     _merged,
     _spec_text,
     machine,
+    process_tree,
     summarise,
     table,
 )
 from videogen_dagster_tests.deploy_tests.services import (  # noqa: E402
     BUCKET,
     REPO,
+    celery_hosts,
     deployment,
     missing_services,
 )
@@ -99,28 +100,10 @@ def _run_config(latency: Latency) -> dict[str, Any]:
     return {"resources": {"generation": {"config": {"local": local}}}}
 
 
-def _tree(root: int) -> set[int]:
-    parents: dict[int, int] = {}
-    for entry in os.scandir("/proc"):
-        if entry.name.isdigit():
-            try:
-                stat = Path(entry.path, "stat").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        children = [child for child, parent in parents.items() if parent == pid]
-        tree.update(children)
-        frontier.extend(children)
-    return tree
-
-
 def _tree_cpu_seconds(root: int) -> float:
     """CPU of ``root`` and its descendants, with the reaped children each has waited for."""
     ticks = 0
-    for pid in _tree(root):
+    for pid in process_tree(root):
         try:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
@@ -147,19 +130,6 @@ def _fetch(s3: Any, folder: Path, video_id: str) -> None:
         key = f".cache/{fingerprint[:2]}/{fingerprint}.json"
         (folder / key).parent.mkdir(parents=True, exist_ok=True)
         (folder / key).write_bytes(get(key))
-
-
-def _celery_hosts(instance: Any, run_id: str) -> dict[str, int]:
-    """Steps of the run per Celery worker (from the engine events the workers wrote)."""
-    import dagster as dg
-
-    hosts: Counter = Counter()
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        data = record.dagster_event.engine_event_data
-        worker = data.metadata.get("Celery worker") if data else None
-        if worker is not None:
-            hosts[worker.value.split("@")[0]] += 1
-    return dict(hosts)
 
 
 #: The run's way from the queue to its first step, each as seconds from the submission.
@@ -232,7 +202,7 @@ def run_scenario(running: Any, scenario: Scenario, index: int, work: Path) -> di
             ends[outcome.video_id],
         )
         videos.append(figures.__dict__)
-        hosts[outcome.video_id] = _celery_hosts(running.instance, outcome.run_id)
+        hosts[outcome.video_id] = dict(celery_hosts(running.instance, outcome.run_id))
         phases[outcome.video_id] = _phases(running.instance, outcome.run_id, started)
     return {
         "variant": VARIANT,

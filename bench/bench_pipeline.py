@@ -239,6 +239,25 @@ def _spec_text(scenario: Scenario, index: int) -> str:
     )
 
 
+def process_tree(root: int) -> set[int]:
+    """``root`` and every process descended from it, as ``/proc`` shows them now."""
+    parents: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if entry.name.isdigit():
+            try:
+                stat = Path(entry.path, "stat").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        tree.update(children)
+        frontier.extend(children)
+    return tree
+
+
 class TreeMemory:
     """Peak resident memory of process ``root`` and all its descendants, sampled from /proc.
 
@@ -268,22 +287,8 @@ class TreeMemory:
             self._stop.wait(SAMPLE_SECONDS)
 
     def _tree_rss(self) -> int:
-        parents: dict[int, int] = {}
-        for entry in os.scandir("/proc"):
-            if entry.name.isdigit():
-                try:
-                    stat = Path(entry.path, "stat").read_text()
-                except OSError:
-                    continue
-                parents[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
-        tree, frontier = {self._root}, [self._root]
-        while frontier:
-            pid = frontier.pop()
-            children = [child for child, parent in parents.items() if parent == pid]
-            tree.update(children)
-            frontier.extend(children)
         total = 0
-        for pid in tree:
+        for pid in process_tree(self._root):
             try:
                 total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * self._page
             except OSError:

@@ -19,6 +19,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -305,3 +306,14 @@ def deployment(
         finally:
             for process in processes.values():
                 stop_group(process)
+
+
+def celery_hosts(instance: dg.DagsterInstance, run_id: str) -> Counter:
+    """How many steps of the run each Celery worker ran (from the engine events it wrote)."""
+    hosts: Counter = Counter()
+    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
+        data = record.dagster_event.engine_event_data
+        worker = data.metadata.get("Celery worker") if data else None
+        if worker is not None:
+            hosts[worker.value.split("@")[0]] += 1
+    return hosts

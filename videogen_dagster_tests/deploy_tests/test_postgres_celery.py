@@ -29,6 +29,7 @@ from videogen_dagster_tests.deploy_tests.services import (
     BIN,
     BUCKET,
     REPO,
+    celery_hosts,
     deployment,
     missing_services,
 )
@@ -65,17 +66,6 @@ def _wait(condition, what: str, timeout: float = 600, every: float = 1.0):
             return value
         time.sleep(every)
     raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-
-
-def _celery_hosts(instance: dg.DagsterInstance, run_id: str) -> Counter:
-    """How many steps of the run each Celery worker ran (from the engine events it wrote)."""
-    hosts: Counter = Counter()
-    for record in instance.all_logs(run_id, of_type=dg.DagsterEventType.ENGINE_EVENT):
-        data = record.dagster_event.engine_event_data
-        worker = data.metadata.get("Celery worker") if data else None
-        if worker is not None:
-            hosts[worker.value.split("@")[0]] += 1
-    return hosts
 
 
 def _ledger(s3, video_id: str) -> list[dict]:
@@ -127,7 +117,7 @@ def test_six_beats_render_on_two_workers_with_nothing_shared_on_disk(deployment)
     (deployment["inbox"] / "fox.yaml").write_text(SPEC.format(prompt="A fox crosses a river"))
     run = _wait(lambda: _finished_run(instance, "fox", 0), "the sensor's run of fox")
     assert run.status == dg.DagsterRunStatus.SUCCESS, _failure(instance, run)
-    hosts = _celery_hosts(instance, run.run_id)
+    hosts = celery_hosts(instance, run.run_id)
     assert set(hosts) == {"w1", "w2"}, f"steps ran on {dict(hosts)}"
     manifest = _manifest(s3, "fox")
     assert manifest["status"] == "complete"
@@ -147,7 +137,7 @@ def test_six_beats_render_on_two_workers_with_nothing_shared_on_disk(deployment)
     config = deployment["tmp"] / "priced.yaml"
     config.write_text(json.dumps(PRICED))
     command = _job_execute(env, "owl", "-c", str(config))
-    _wait(lambda: _celery_hosts(instance, _latest_run_id(instance, "owl")).get("w1"),
+    _wait(lambda: celery_hosts(instance, _latest_run_id(instance, "owl")).get("w1"),
           "a step of owl on w1", every=0.2)  # fmt: skip
     os.killpg(deployment["processes"]["w1"].pid, signal.SIGKILL)
     output, _ = command.communicate(timeout=900)
